@@ -1,0 +1,71 @@
+# Tollgate: `make run` serves the demo at http://127.0.0.1:8000, `make test` runs the suite.
+# Both bootstrap uv (from PyPI, pinned) and the virtualenv from uv.lock; nothing else needs installing.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION := 0.13.9
+UV := $(shell command -v uv 2>/dev/null || echo $(CURDIR)/.tools/bin/uv)
+PY := $(UV) run --frozen --no-sync python
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PROD_CHECK_ENV := DJANGO_SETTINGS_MODULE=config.settings.production \
+	DJANGO_SECRET_KEY=ci-dummy-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS \
+	DJANGO_ALLOWED_HOSTS=pay.example.com REDIS_URL=redis://127.0.0.1:6379/0 \
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(CURDIR)/.tools/bin/uv:
+	@echo "uv not found: installing uv $(UV_VERSION) into .tools/ from PyPI"
+	python3 -m venv $(CURDIR)/.tools
+	$(CURDIR)/.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+.venv/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+.PHONY: venv
+venv: .venv/.synced ## create/refresh the virtualenv from uv.lock
+
+.PHONY: run
+run: venv ## migrate, load demo data, serve http://$(HOST):$(PORT)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo_data
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+.PHONY: test
+test: venv ## the whole suite on SQLite with eager Celery
+	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
+
+.PHONY: lint
+lint: venv ## ruff
+	$(UV) run --frozen --no-sync ruff check .
+
+.PHONY: fmt
+fmt: venv ## ruff --fix
+	$(UV) run --frozen --no-sync ruff check --fix .
+
+.PHONY: migrations-check
+migrations-check: venv ## fail if a model change has no migration
+	$(PY) manage.py makemigrations --check --dry-run
+
+.PHONY: schema
+schema: venv ## regenerate openapi.yaml
+	$(PY) manage.py spectacular --file openapi.yaml --validate --fail-on-warn
+
+.PHONY: schema-check
+schema-check: venv ## fail if openapi.yaml differs from the generated schema
+	$(PY) manage.py spectacular --file .openapi.generated.yaml --validate --fail-on-warn
+	diff -u openapi.yaml .openapi.generated.yaml && rm -f .openapi.generated.yaml
+
+.PHONY: deploy-check
+deploy-check: venv ## check --deploy on production settings with dummy secrets
+	$(PROD_CHECK_ENV) $(PY) manage.py check --deploy --fail-level WARNING
+
+.PHONY: clean
+clean: ## remove the virtualenv, the SQLite database and collected files
+	rm -rf .venv .tools db.sqlite3* staticfiles .openapi.generated.yaml

@@ -1,0 +1,39 @@
+from rest_framework import serializers
+
+from commissions.models import Payee
+from core.api.fields import CountryField, StrictIntegerField
+
+
+class PayeeInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=Payee.Kind.choices)
+    legal_name = serializers.CharField(max_length=200)
+    display_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    country = CountryField()
+    email = serializers.EmailField()
+    vat_id = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    commission_bps = StrictIntegerField(min_value=0, max_value=10000, required=False, allow_null=True, default=None)
+
+
+class PayeeOutputSerializer(serializers.ModelSerializer):
+    object = serializers.SerializerMethodField()
+    kind = serializers.ChoiceField(choices=Payee.Kind.choices)
+    status = serializers.ChoiceField(choices=Payee.Status.choices)
+
+    class Meta:
+        model = Payee
+        fields = [
+            "id",
+            "object",
+            "kind",
+            "legal_name",
+            "display_name",
+            "country",
+            "email",
+            "vat_id",
+            "commission_bps",
+            "status",
+            "created_at",
+        ]
+
+    def get_object(self, obj) -> str:
+        return "payee"

@@ -1,0 +1,39 @@
+"""The Celery app and the beat schedule (the one place periodic work is declared)."""
+
+import os
+from datetime import timedelta
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+
+app = Celery("tollgate")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Queues: webhooks (inbox processing), payouts, documents (PDF rendering, recycled workers), default.
+app.conf.task_routes = {
+    "payments.tasks.process_webhook_event": {"queue": "webhooks"},
+    "payments.tasks.resend_stuck_webhook_events": {"queue": "webhooks"},
+    "payments.tasks.retry_failed_webhook_events": {"queue": "webhooks"},
+    "*": {"queue": "default"},
+}
+app.conf.beat_schedule = {
+    "expire-stale-orders": {"task": "payments.tasks.expire_stale_orders", "schedule": timedelta(minutes=1)},
+    "resend-stuck-webhook-events": {
+        "task": "payments.tasks.resend_stuck_webhook_events",
+        "schedule": timedelta(minutes=1),
+    },
+    "retry-failed-webhook-events": {
+        "task": "payments.tasks.retry_failed_webhook_events",
+        "schedule": timedelta(minutes=1),
+    },
+    "sync-stale-payments": {"task": "payments.tasks.sync_stale_payments", "schedule": timedelta(minutes=5)},
+    "redeliver-sandbox-events": {
+        "task": "payments.providers.sandbox.tasks.redeliver_sandbox_events",
+        "schedule": timedelta(minutes=1),
+    },
+    "purge-idempotency-records": {"task": "core.tasks.purge_idempotency_records", "schedule": timedelta(hours=1)},
+    "nightly-ledger-check": {"task": "ledger.tasks.nightly_ledger_check", "schedule": crontab(hour=2, minute=15)},
+}

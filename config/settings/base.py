@@ -1,0 +1,301 @@
+"""Settings shared by every environment.
+
+Offline defaults (SQLite, eager Celery, sandbox provider) so that a fresh clone runs with no env vars;
+`DATABASE_URL`, `CELERY_BROKER_URL` and `REDIS_URL` switch to PostgreSQL, real workers and a shared cache.
+Secrets come only from the environment: `dev.py`/`test.py` supply throwaway values, `production.py` none.
+"""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+
+SECRET_KEY = env("DJANGO_SECRET_KEY", default=None)
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# Absolute base for links we hand to providers and e-mails (return and notification URLs).
+PUBLIC_BASE_URL = env("TOLLGATE_PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "simple_history",
+    "axes",
+    "csp",
+    "core",
+    "ledger",
+    "commissions",
+    "payments",
+    "payments.providers.sandbox",
+    "refunds",
+    "invoicing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.RequestIdMiddleware",
+    "core.middleware.RequestSizeLimitMiddleware",
+    "core.middleware.CardDataGuardMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "simple_history.middleware.HistoryRequestMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "core.context_processors.tollgate",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------------
+# No ATOMIC_REQUESTS: webhook views must commit the inbox row on their own, and services open
+# `transaction.atomic` explicitly where they need one.
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
+}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout so the dev server, the sandbox's self-delivered webhooks and a shell can
+    # share the file; IMMEDIATE transactions take the write lock up front instead of failing on upgrade.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache (rate limits, throttles) ---------------------------------------------------------------
+REDIS_URL = env("REDIS_URL", default=None)
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Auth and admin hardening (PCI DSS 8.x) ------------------------------------------------------
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AXES_FAILURE_LIMIT = 10
+AXES_COOLOFF_TIME = timedelta(minutes=30)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Re-login after 15 minutes idle: the session expires 15 minutes after the last request.
+SESSION_COOKIE_AGE = 15 * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+LOGIN_URL = "portal:login"
+
+# --- Content Security Policy: no inline scripts anywhere, no third-party origins -----------------
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    },
+}
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Bodies above this are refused with 413 before anything parses them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+
+# --- REST API ---------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.api_auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.api_auth.IsApiClient"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["core.api_auth.ApiClientRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_client": env("TOLLGATE_API_RATE", default="600/min")},
+    "UNAUTHENTICATED_USER": None,
+}
+RATELIMIT_VIEW = "core.views.ratelimited"
+SPECTACULAR_SETTINGS = {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "TITLE": "Tollgate API",
+    "DESCRIPTION": (
+        "Create payees and orders, read their status, cancel open orders. Every POST needs an "
+        "`Idempotency-Key` header. Authenticate with `Authorization: Api-Key <key>`. Amounts are integers "
+        "in the currency's minor unit (cents; yen have none)."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "payments.models.OrderStatus",
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+        "LineKindEnum": "payments.models.LineKind",
+        "PayeeKindEnum": "commissions.models.Payee.Kind",
+        "PayeeStatusEnum": "commissions.models.Payee.Status",
+        "VatCategoryEnum": "invoicing.vat.VatCategory",
+    },
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "ApiKeyAuth": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "`Api-Key <key>`",
+            }
+        }
+    },
+    "SECURITY": [{"ApiKeyAuth": []}],
+    "AUTHENTICATION_WHITELIST": [],
+}
+
+# --- Celery -----------------------------------------------------------------------------------------
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=None)
+# With no broker every task runs in-process right after the transaction that queued it commits.
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "UTC"
+# Keep our logging config (and its card-number filter) in workers.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Email ------------------------------------------------------------------------------------------
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Tollgate <payments@tollgate.localhost>")
+
+# --- Tollgate domain settings -----------------------------------------------------------------------
+TOLLGATE_ENABLED_CURRENCIES = env.list(
+    "TOLLGATE_ENABLED_CURRENCIES", default=["EUR", "CZK", "USD", "GBP", "PLN", "HUF", "JPY"]
+)
+TOLLGATE_PLATFORM_NAME = env("TOLLGATE_PLATFORM_NAME", default="Tollgate Marketplace")
+TOLLGATE_PLATFORM_COUNTRY = env("TOLLGATE_PLATFORM_COUNTRY", default="CZ")
+# Commission: default in basis points; a payee may override it. VAT the platform charges on it.
+TOLLGATE_DEFAULT_COMMISSION_BPS = env.int("TOLLGATE_DEFAULT_COMMISSION_BPS", default=1000)
+TOLLGATE_COMMISSION_VAT_BPS = env.int("TOLLGATE_COMMISSION_VAT_BPS", default=2100)
+TOLLGATE_ORDER_TTL = timedelta(minutes=env.int("TOLLGATE_ORDER_TTL_MINUTES", default=60))
+TOLLGATE_ORDER_MAX_LINES = 100
+TOLLGATE_IDEMPOTENCY_KEY_TTL = timedelta(hours=48)
+# An in-flight idempotency record older than this belongs to a request that died; it may be taken over.
+TOLLGATE_IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=60)
+TOLLGATE_WEBHOOK_MAX_ATTEMPTS = 8
+TOLLGATE_WEBHOOK_STUCK_AFTER = timedelta(minutes=2)
+TOLLGATE_WEBHOOK_PROCESSING_TIMEOUT = timedelta(minutes=10)
+
+# Providers, by name -> dotted path of the adapter class. A provider is offered at checkout only when
+# listed in TOLLGATE_CHECKOUT_PROVIDERS and configured.
+TOLLGATE_PROVIDERS = {
+    "sandbox": "payments.providers.sandbox.adapter.SandboxProvider",
+}
+TOLLGATE_CHECKOUT_PROVIDERS = env.list("TOLLGATE_CHECKOUT_PROVIDERS", default=["sandbox"])
+
+# Sandbox gateway: its webhook secret (HMAC-SHA256) and where it delivers events.
+SANDBOX_WEBHOOK_SECRET = env("SANDBOX_WEBHOOK_SECRET", default=None)
+SANDBOX_WEBHOOK_TOLERANCE = 300
+SANDBOX_ENABLED = env.bool("SANDBOX_ENABLED", default=True)
+
+# --- Logging: never bodies, never card-like numbers, never secrets ---------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {
+        "card_data": {"()": "core.card_guard.CardNumberLogFilter"},
+        "request_id": {"()": "core.middleware.RequestIdLogFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["card_data", "request_id"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        # runserver's request log carries the query string: route it through the masking filter too.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "celery": {"level": "INFO"},
+    },
+}

@@ -1,0 +1,153 @@
+from django.conf import settings
+from rest_framework import serializers
+
+from core.api.fields import CountryField, StrictIntegerField
+from invoicing.vat import VatCategory
+from payments.models import LineKind, Order, OrderLine, OrderStatus, Payment, PaymentStatus
+
+
+class BuyerSerializer(serializers.Serializer):
+    email = serializers.EmailField(max_length=254)
+    country = CountryField(required=False, allow_blank=True, default="")
+    vat_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=20)
+
+
+class OrderLineInputSerializer(serializers.Serializer):
+    payee = StrictIntegerField(help_text="Payee id")
+    description = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=LineKind.choices, default=LineKind.GOODS)
+    quantity = StrictIntegerField()
+    unit_amount = StrictIntegerField(help_text="Gross unit price (VAT included) in minor units")
+    vat_category = serializers.ChoiceField(choices=VatCategory.choices, default=VatCategory.STANDARD)
+    event_ref = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    event_starts_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    event_country = CountryField(required=False, allow_blank=True, default="")
+
+
+class OrderCreateInputSerializer(serializers.Serializer):
+    currency = serializers.RegexField(
+        r"^[A-Z]{3}$", max_length=3, error_messages={"invalid": "Use an ISO 4217 code such as EUR."}
+    )
+    reference = serializers.CharField(max_length=100, required=False, allow_null=True, default=None)
+    description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    buyer = BuyerSerializer()
+    locale = serializers.ChoiceField(
+        choices=[("en", "English"), ("cs", "Czech"), ("de", "German"), ("sk", "Slovak"), ("pl", "Polish")], default="en"
+    )
+    return_url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
+    expires_in_minutes = serializers.IntegerField(
+        min_value=5, max_value=7 * 24 * 60, required=False, default=None, allow_null=True
+    )
+    metadata = serializers.DictField(
+        child=serializers.CharField(max_length=500, allow_blank=True), required=False, default=dict
+    )
+    lines = OrderLineInputSerializer(many=True, allow_empty=True, max_length=settings.TOLLGATE_ORDER_MAX_LINES * 10)
+
+    def validate_metadata(self, value):
+        if len(value) > 20:
+            raise serializers.ValidationError("At most 20 metadata keys.")
+        if any(len(key) > 40 for key in value):
+            raise serializers.ValidationError("Metadata keys are at most 40 characters.")
+        return value
+
+
+class OrderLineOutputSerializer(serializers.ModelSerializer):
+    payee = serializers.IntegerField(source="payee_id")
+    payee_name = serializers.CharField(source="payee.name")
+    unit_amount = serializers.IntegerField(source="unit_amount_minor")
+    amount = serializers.IntegerField(source="amount_minor")
+    commission = serializers.IntegerField(source="commission_minor")
+    commission_vat = serializers.IntegerField(source="commission_vat_minor")
+    payee_share = serializers.IntegerField(source="payee_share_minor")
+
+    class Meta:
+        model = OrderLine
+        fields = [
+            "position",
+            "payee",
+            "payee_name",
+            "description",
+            "kind",
+            "quantity",
+            "unit_amount",
+            "amount",
+            "vat_category",
+            "vat_rate_bps",
+            "commission_bps",
+            "commission",
+            "commission_vat",
+            "payee_share",
+            "event_ref",
+            "event_starts_at",
+            "event_country",
+        ]
+
+
+class PaymentOutputSerializer(serializers.ModelSerializer):
+    amount = serializers.IntegerField(source="amount_minor")
+    amount_captured = serializers.IntegerField(source="captured_minor")
+    amount_refunded = serializers.IntegerField(source="refunded_minor")
+    status = serializers.ChoiceField(choices=PaymentStatus.choices)
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "provider",
+            "status",
+            "amount",
+            "amount_captured",
+            "amount_refunded",
+            "currency",
+            "failure_code",
+            "failure_message",
+            "created_at",
+            "succeeded_at",
+        ]
+
+
+class OrderOutputSerializer(serializers.ModelSerializer):
+    id = serializers.UUIDField(source="token")
+    object = serializers.SerializerMethodField()
+    status = serializers.ChoiceField(choices=OrderStatus.choices)
+    total = serializers.IntegerField(source="total_minor")
+    amount_refunded = serializers.IntegerField(source="refunded_minor")
+    buyer = serializers.SerializerMethodField()
+    checkout_url = serializers.SerializerMethodField()
+    lines = OrderLineOutputSerializer(many=True)
+    payments = PaymentOutputSerializer(many=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "object",
+            "reference",
+            "status",
+            "currency",
+            "total",
+            "amount_refunded",
+            "description",
+            "buyer",
+            "locale",
+            "return_url",
+            "metadata",
+            "checkout_url",
+            "lines",
+            "payments",
+            "created_at",
+            "expires_at",
+            "paid_at",
+            "canceled_at",
+        ]
+
+    def get_object(self, obj) -> str:
+        return "order"
+
+    def get_buyer(self, obj) -> dict[str, str]:
+        return {"email": obj.buyer_email, "country": obj.buyer_country, "vat_id": obj.buyer_vat_id}
+
+    def get_checkout_url(self, obj) -> str:
+        from payments.selectors import checkout_url
+
+        return checkout_url(obj)

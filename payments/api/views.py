@@ -1,0 +1,118 @@
+"""Orders API: one view per operation; the views only translate between HTTP and services."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import DomainError, ErrorCode, NotFoundError
+from core.idempotency import idempotent
+from payments.api.serializers import OrderCreateInputSerializer, OrderOutputSerializer
+from payments.selectors import orders_for_client
+from payments.services.orders import LineInput, cancel_order, create_order
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="A unique key per request (e.g. a UUID). Retrying with the same key and body replays the response.",
+)
+ERRORS = {
+    400: OpenApiResponse(description="Invalid request (error.code says why)"),
+    401: OpenApiResponse(description="Missing or invalid API key"),
+    404: OpenApiResponse(description="Not found"),
+    409: OpenApiResponse(description="Conflict (e.g. idempotency key in use, order not open)"),
+    422: OpenApiResponse(description="Idempotency key reused with another request"),
+}
+
+
+def _get_order(request, token):
+    order = orders_for_client(request.auth).filter(token=token).first()
+    if order is None:
+        raise NotFoundError("No such order.")
+    return order
+
+
+class OrderCreateApi(APIView):
+    @extend_schema(
+        operation_id="orders_create",
+        request=OrderCreateInputSerializer,
+        responses={201: OrderOutputSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Create an order",
+        tags=["orders"],
+    )
+    @idempotent
+    def post(self, request):
+        lines = request.data.get("lines") if isinstance(request.data, dict) else None
+        if isinstance(lines, list) and len(lines) > settings.TOLLGATE_ORDER_MAX_LINES:
+            raise DomainError(
+                f"An order may have at most {settings.TOLLGATE_ORDER_MAX_LINES} lines.", code=ErrorCode.TOO_MANY_LINES
+            )
+        serializer = OrderCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        now = timezone.now()
+        expires = data["expires_in_minutes"]
+        order = create_order(
+            currency=data["currency"],
+            buyer_email=data["buyer"]["email"],
+            now=now,
+            api_client=request.auth,
+            reference=data["reference"],
+            description=data["description"],
+            buyer_country=data["buyer"]["country"],
+            buyer_vat_id=data["buyer"]["vat_id"],
+            locale=data["locale"],
+            return_url=data["return_url"],
+            metadata=data["metadata"],
+            expires_at=now + timedelta(minutes=expires) if expires else None,
+            lines=[
+                LineInput(
+                    payee_id=line["payee"],
+                    description=line["description"],
+                    kind=line["kind"],
+                    quantity=line["quantity"],
+                    unit_amount_minor=line["unit_amount"],
+                    vat_category=line["vat_category"],
+                    event_ref=line["event_ref"],
+                    event_starts_at=line["event_starts_at"],
+                    event_country=line["event_country"],
+                )
+                for line in data["lines"]
+            ],
+        )
+        order = _get_order(request, order.token)
+        return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
+
+
+class OrderDetailApi(APIView):
+    @extend_schema(
+        operation_id="orders_retrieve",
+        responses={200: OrderOutputSerializer, **ERRORS},
+        summary="Read an order",
+        tags=["orders"],
+    )
+    def get(self, request, token):
+        return Response(OrderOutputSerializer(_get_order(request, token)).data)
+
+
+class OrderCancelApi(APIView):
+    @extend_schema(
+        operation_id="orders_cancel",
+        request=None,
+        responses={200: OrderOutputSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Cancel an open order",
+        tags=["orders"],
+    )
+    @idempotent
+    def post(self, request, token):
+        order = _get_order(request, token)
+        cancel_order(order=order, now=timezone.now(), actor_label=f"api:{request.auth.name}")
+        return Response(OrderOutputSerializer(_get_order(request, token)).data)

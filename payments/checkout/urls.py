@@ -1,0 +1,10 @@
+from django.urls import path
+
+from payments.checkout import views
+
+app_name = "checkout"
+urlpatterns = [
+    path("pay/<slug:slug>/", views.payment_link, name="payment_link"),
+    path("checkout/<uuid:token>/", views.checkout_page, name="page"),
+    path("checkout/<uuid:token>/return/", views.return_page, name="return"),
+]

@@ -1,0 +1,159 @@
+"""The buyer's pages. Server-rendered, no JavaScript needed; card details are only ever entered on the
+provider's page, so these pages never see them (PCI DSS SAQ A)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+from django_ratelimit.decorators import ratelimit
+
+from core.errors import DomainError
+from payments.checkout.forms import ChooseMethodForm, PaymentLinkForm
+from payments.models import OrderStatus, PaymentLink, PaymentStatus
+from payments.providers.registry import checkout_providers
+from payments.selectors import latest_payment, order_by_token
+from payments.services.checkout import start_payment, sync_payment_from_provider
+from payments.services.orders import LineInput, create_order, expire_order
+
+# Plain-language explanations of why a payment did not go through.
+FAILURE_MESSAGES = {
+    "card_declined": "Your bank declined the payment. Try another card or payment method.",
+    "insufficient_funds": "There were not enough funds available. Try another card or payment method.",
+    "expired_card": "The card has expired. Try another card.",
+    "do_not_honor": "Your bank declined the payment without giving a reason. Contact your bank or try another card.",
+    "authentication_failed": "The 3-D Secure check did not succeed. You can try again.",
+}
+GENERIC_FAILURE = "The payment did not go through. No money was taken. You can try again."
+
+
+@require_http_methods(["GET", "POST"])
+@ratelimit(key="ip", rate="20/m", method="POST", block=True)
+def payment_link(request: HttpRequest, slug: str) -> HttpResponse:
+    link = get_object_or_404(PaymentLink.objects.prefetch_related("lines__payee"), slug=slug)
+    if not link.is_active:
+        return render(request, "checkout/link_inactive.html", {"link": link}, status=410)
+    lines = list(link.lines.all())
+    form = PaymentLinkForm(request.POST or None, link=link)
+    if request.method == "POST" and form.is_valid():
+        quantity = form.cleaned_data["quantity"] if link.allow_quantity else 1
+        try:
+            order = create_order(
+                currency=link.currency,
+                buyer_email=form.cleaned_data["email"],
+                buyer_country=form.cleaned_data["country"] or "",
+                now=timezone.now(),
+                payment_link=link,
+                description=link.title,
+                actor_label=f"payment_link:{link.slug}",
+                lines=[
+                    LineInput(
+                        payee_id=line.payee_id,
+                        description=line.description,
+                        kind=line.kind,
+                        quantity=line.quantity * quantity,
+                        unit_amount_minor=line.unit_amount_minor,
+                        vat_category=line.vat_category,
+                        event_ref=line.event_ref,
+                        event_starts_at=line.event_starts_at,
+                        event_country=line.event_country,
+                    )
+                    for line in lines
+                ],
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return redirect("checkout:page", token=order.token)
+    unit_total = sum(line.unit_amount_minor * line.quantity for line in lines)
+    return render(
+        request,
+        "checkout/payment_link.html",
+        {"link": link, "lines": lines, "form": form, "unit_total": unit_total},
+        status=400 if form.errors else 200,
+    )
+
+
+def _order_or_404(token):
+    order = order_by_token(token)
+    if order is None:
+        raise Http404
+    return order
+
+
+@require_http_methods(["GET", "POST"])
+@ratelimit(key="ip", rate="30/m", method="POST", block=True)
+def checkout_page(request: HttpRequest, token) -> HttpResponse:
+    order = _order_or_404(token)
+    now = timezone.now()
+    if order.status == OrderStatus.OPEN and order.expires_at <= now:
+        expire_order(order=order, now=now)
+        order.refresh_from_db()
+    if order.status != OrderStatus.OPEN:
+        return redirect("checkout:return", token=order.token)
+    providers = checkout_providers()
+    form = ChooseMethodForm(request.POST or None, providers=providers)
+    if request.method == "POST" and form.is_valid():
+        try:
+            payment = start_payment(order=order, provider_name=form.cleaned_data["method"], now=now)
+        except DomainError as exc:
+            form.add_error(None, exc.message)
+        else:
+            return _see_other(payment.checkout_url)
+    if request.GET.get("canceled"):
+        messages.info(request, "You left the payment page before paying. Nothing was charged; choose how to pay.")
+    lines = list(order.lines.all())
+    return render(
+        request,
+        "checkout/checkout.html",
+        {
+            "order": order,
+            "lines": lines,
+            "form": form,
+            "providers": providers,
+            "payees": sorted({line.payee.name for line in lines}),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+def _see_other(url: str) -> HttpResponse:
+    response = HttpResponse(status=303)
+    response["Location"] = url
+    return response
+
+
+def return_page(request: HttpRequest, token) -> HttpResponse:
+    order = _order_or_404(token)
+    now = timezone.now()
+    payment = latest_payment(order)
+    if payment is not None and order.status == OrderStatus.OPEN:
+        # The webhook may still be on its way: ask the provider (same fulfilment path as the webhook).
+        payment = sync_payment_from_provider(payment=payment, now=now)
+        order.refresh_from_db()
+    if order.status == OrderStatus.OPEN and order.expires_at <= now:
+        expire_order(order=order, now=now)
+        order.refresh_from_db()
+    state = _buyer_state(order, payment)
+    failure = ""
+    if state == "failed" and payment is not None:
+        failure = FAILURE_MESSAGES.get(payment.failure_code, GENERIC_FAILURE)
+    return render(
+        request,
+        "checkout/return.html",
+        {"order": order, "payment": payment, "state": state, "failure": failure, "lines": list(order.lines.all())},
+    )
+
+
+def _buyer_state(order, payment) -> str:
+    if order.status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
+        return "paid"
+    if order.status in (OrderStatus.EXPIRED, OrderStatus.CANCELED):
+        return order.status
+    if payment is None:
+        return "unpaid"
+    if payment.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED, PaymentStatus.EXPIRED):
+        return "failed"
+    return "pending"

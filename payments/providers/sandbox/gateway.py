@@ -1,0 +1,260 @@
+"""The simulated gateway's own logic: sessions, the buyer's choices on its hosted page, refunds, and
+signed event delivery to the merchant. Nothing in here knows about our orders or ledger."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from ledger.money import exponent, percent_of
+from payments.providers.sandbox.models import SandboxEvent, SandboxRefund, SandboxSession
+from payments.providers.sandbox.signing import signature_header
+
+SESSION_TTL = timedelta(hours=1)
+DECLINE_REASONS = {
+    "card_declined": "The card was declined.",
+    "insufficient_funds": "The card has insufficient funds.",
+    "expired_card": "The card has expired.",
+    "do_not_honor": "The bank declined the payment without giving a reason.",
+    "authentication_failed": "3-D Secure authentication failed.",
+}
+OPEN_STATES = (SandboxSession.Status.OPEN, SandboxSession.Status.REQUIRES_ACTION)
+
+
+class GatewayError(Exception):
+    def __init__(self, message: str, *, code: str):
+        self.code = code
+        super().__init__(message)
+
+
+def sandbox_fee(amount_minor: int, currency: str) -> int:
+    """1.4 % + 0.25 in the currency's main unit (none for zero-decimal currencies)."""
+    exp = exponent(currency)
+    fixed = 25 * 10 ** (exp - 2) if exp >= 2 else 0
+    return min(amount_minor, percent_of(amount_minor, 140) + fixed)
+
+
+def session_as_dict(session: SandboxSession) -> dict[str, Any]:
+    return {
+        "id": session.public_id,
+        "object": "checkout_session",
+        "status": session.status,
+        "amount": session.amount_minor,
+        "currency": session.currency,
+        "fee": session.fee_minor if session.status == SandboxSession.Status.SUCCEEDED else 0,
+        "amount_refunded": session.refunded_minor,
+        "decline_code": session.decline_code or None,
+        "decline_message": DECLINE_REASONS.get(session.decline_code) if session.decline_code else None,
+        "reference": session.reference,
+        "metadata": session.metadata,
+        "payment": f"sbx_pay_{session.token.hex[:16]}" if session.status == SandboxSession.Status.SUCCEEDED else None,
+        "url": f"{settings.PUBLIC_BASE_URL}/sandbox/pay/{session.token}/",
+        "expires_at": int(session.expires_at.timestamp()),
+    }
+
+
+def get_session(public_id: str) -> SandboxSession:
+    token = public_id.removeprefix("sbx_")
+    try:
+        return SandboxSession.objects.get(token=token)
+    except (SandboxSession.DoesNotExist, ValueError):
+        raise GatewayError(f"No such checkout session: {public_id}", code="resource_missing") from None
+
+
+def create_session(
+    *,
+    idempotency_key: str,
+    merchant_name: str,
+    description: str,
+    reference: str,
+    amount_minor: int,
+    currency: str,
+    return_url: str,
+    cancel_url: str,
+    notification_url: str,
+    metadata: dict[str, Any],
+    now: datetime,
+) -> SandboxSession:
+    params = {"amount_minor": amount_minor, "currency": currency, "reference": reference}
+    existing = SandboxSession.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        if any(getattr(existing, key) != value for key, value in params.items()):
+            raise GatewayError(
+                "Keys for idempotent requests can only be used with the same parameters.", code="idempotency_error"
+            )
+        return existing
+    return SandboxSession.objects.create(
+        idempotency_key=idempotency_key,
+        merchant_name=merchant_name,
+        description=description[:300],
+        return_url=return_url,
+        cancel_url=cancel_url,
+        notification_url=notification_url,
+        metadata=metadata,
+        expires_at=now + SESSION_TTL,
+        created_at=now,
+        **params,
+    )
+
+
+def _emit(session: SandboxSession, event_type: str, now: datetime) -> SandboxEvent:
+    event_id = f"evt_sbx_{secrets.token_hex(12)}"
+    event = SandboxEvent.objects.create(
+        event_id=event_id,
+        session=session,
+        event_type=event_type,
+        created_at=now,
+        payload={
+            "id": event_id,
+            "object": "event",
+            "type": event_type,
+            "created": int(now.timestamp()),
+            "data": {"object": session_as_dict(session)},
+        },
+    )
+    from payments.providers.sandbox.tasks import deliver_sandbox_event
+
+    transaction.on_commit(lambda: deliver_sandbox_event.delay(event_pk=event.pk))
+    return event
+
+
+def _transition(
+    session_token: str, *, allowed: tuple[str, ...], to: str, event_type: str, now: datetime, **fields: Any
+) -> SandboxSession:
+    with transaction.atomic():
+        session = SandboxSession.objects.select_for_update().get(token=session_token)
+        if session.status in OPEN_STATES and session.expires_at <= now:
+            session.status = SandboxSession.Status.EXPIRED
+            session.save(update_fields=["status"])
+            _emit(session, "payment.expired", now)
+            raise GatewayError("This payment session has expired.", code="session_expired")
+        if session.status not in allowed:
+            raise GatewayError("This payment session is already closed.", code="session_closed")
+        session.status = to
+        for key, value in fields.items():
+            setattr(session, key, value)
+        session.save()
+        _emit(session, event_type, now)
+        return session
+
+
+def buyer_pays(session_token: str, *, now: datetime) -> SandboxSession:
+    session = SandboxSession.objects.get(token=session_token)
+    return _transition(
+        session_token,
+        allowed=OPEN_STATES,
+        to=SandboxSession.Status.SUCCEEDED,
+        event_type="payment.succeeded",
+        now=now,
+        completed_at=now,
+        fee_minor=sandbox_fee(session.amount_minor, session.currency),
+    )
+
+
+def buyer_declined(session_token: str, *, reason: str, now: datetime) -> SandboxSession:
+    if reason not in DECLINE_REASONS:
+        reason = "card_declined"
+    return _transition(
+        session_token,
+        allowed=OPEN_STATES,
+        to=SandboxSession.Status.FAILED,
+        event_type="payment.failed",
+        now=now,
+        completed_at=now,
+        decline_code=reason,
+    )
+
+
+def buyer_starts_3ds(session_token: str, *, now: datetime) -> SandboxSession:
+    return _transition(
+        session_token,
+        allowed=(SandboxSession.Status.OPEN,),
+        to=SandboxSession.Status.REQUIRES_ACTION,
+        event_type="payment.requires_action",
+        now=now,
+    )
+
+
+def buyer_abandons(session_token: str, *, now: datetime) -> SandboxSession:
+    return _transition(
+        session_token,
+        allowed=OPEN_STATES,
+        to=SandboxSession.Status.CANCELED,
+        event_type="payment.canceled",
+        now=now,
+        completed_at=now,
+    )
+
+
+def expire_session(public_id: str, *, now: datetime) -> SandboxSession:
+    session = get_session(public_id)
+    try:
+        return _transition(
+            str(session.token),
+            allowed=OPEN_STATES,
+            to=SandboxSession.Status.EXPIRED,
+            event_type="payment.expired",
+            now=now,
+            completed_at=now,
+        )
+    except GatewayError:
+        return SandboxSession.objects.get(pk=session.pk)
+
+
+def create_refund(*, session_id: str, amount_minor: int, idempotency_key: str, now: datetime) -> SandboxRefund:
+    session = get_session(session_id)
+    with transaction.atomic():
+        session = SandboxSession.objects.select_for_update().get(pk=session.pk)
+        existing = SandboxRefund.objects.filter(idempotency_key=idempotency_key).first()
+        if existing is not None:
+            if existing.session_id != session.pk or existing.amount_minor != amount_minor:
+                raise GatewayError(
+                    "Keys for idempotent requests can only be used with the same parameters.", code="idempotency_error"
+                )
+            return existing
+        if session.status != SandboxSession.Status.SUCCEEDED:
+            raise GatewayError("Only a succeeded payment can be refunded.", code="charge_not_refundable")
+        if amount_minor <= 0 or session.refunded_minor + amount_minor > session.amount_minor:
+            raise GatewayError("The refund exceeds what is left to refund.", code="amount_too_large")
+        refund = SandboxRefund.objects.create(
+            session=session, idempotency_key=idempotency_key, amount_minor=amount_minor, created_at=now
+        )
+        session.refunded_minor += amount_minor
+        session.save(update_fields=["refunded_minor"])
+        return refund
+
+
+def signed_delivery(event: SandboxEvent, *, now: float | None = None) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(event.payload, separators=(",", ":"), sort_keys=True).encode()
+    header = signature_header(
+        payload=body, secret=settings.SANDBOX_WEBHOOK_SECRET, timestamp=int(now if now is not None else time.time())
+    )
+    return body, {"Content-Type": "application/json", "Tollgate-Sandbox-Signature": header}
+
+
+def deliver(event_pk: int, *, now: datetime | None = None) -> bool:
+    """POST one event to the merchant. True once delivered (2xx); safe to call again."""
+    import requests
+
+    event = SandboxEvent.objects.select_related("session").get(pk=event_pk)
+    if event.delivered_at is not None:
+        return True
+    body, headers = signed_delivery(event)
+    moment = now or timezone.now()
+    try:
+        response = requests.post(event.session.notification_url, data=body, headers=headers, timeout=10)
+        ok = 200 <= response.status_code < 300
+        error = "" if ok else f"HTTP {response.status_code}"
+    except requests.RequestException as exc:
+        ok, error = False, f"{type(exc).__name__}"
+    SandboxEvent.objects.filter(pk=event.pk).update(
+        attempts=event.attempts + 1, delivered_at=moment if ok else None, last_error=error[:300]
+    )
+    return ok

@@ -1,0 +1,1 @@
+"""Writes for orders and payments. Import from the submodules: orders, checkout, fulfilment."""

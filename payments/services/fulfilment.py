@@ -1,0 +1,174 @@
+"""The one fulfilment path: every provider state we learn (webhook, return page, janitor) goes through
+`apply_payment_state`. It is idempotent and order-independent: applying the same state twice, or states in
+any order, ends in the same rows and the same ledger.
+
+Lock order: the order row, then the payment row, then (inside post_transaction) ledger accounts by id.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from django.db import transaction
+
+from core.audit import record_audit
+from core.errors import DomainError, ErrorCode
+from ledger import accounts
+from ledger.money import Money
+from ledger.services import Posting, credit, debit, post_transaction
+from payments.models import Order, OrderStatus, Payment, PaymentStatus, ReviewReason
+from payments.providers.base import ProviderPaymentState
+from payments.state import PAYMENT_TRANSITIONS, transition_order, transition_payment
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownPayment(DomainError):
+    code = ErrorCode.NOT_FOUND
+    status = 404
+
+
+def capture_postings(*, order: Order, provider: str) -> list[Posting]:
+    """Debit the provider's clearing account with the gross; credit each payee's pending share, the
+    commission and the VAT on it. Shares + commission + VAT = gross exactly (I7)."""
+    currency = order.currency
+    shares: dict[int, int] = defaultdict(int)
+    commission = commission_vat = gross = 0
+    for line in order.lines.all():
+        shares[line.payee_id] += line.payee_share_minor
+        commission += line.commission_minor
+        commission_vat += line.commission_vat_minor
+        gross += line.amount_minor
+    postings = [debit(accounts.provider_clearing(provider), Money(gross, currency))]
+    postings += [
+        credit(accounts.payee_pending(payee_id), Money(amount, currency)) for payee_id, amount in sorted(shares.items())
+    ]
+    postings.append(credit(accounts.PLATFORM_COMMISSION, Money(commission, currency)))
+    postings.append(credit(accounts.PLATFORM_VAT_PAYABLE, Money(commission_vat, currency)))
+    return postings
+
+
+def apply_payment_state(*, payment_id: int, state: ProviderPaymentState, now: datetime, source: str) -> bool:
+    """Apply what the provider says about a payment. Returns True if anything changed."""
+    order_id = Payment.objects.filter(pk=payment_id).values_list("order_id", flat=True).first()
+    if order_id is None:
+        raise UnknownPayment(f"No payment {payment_id}")
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.provider_ref and state.provider_ref and payment.provider_ref != state.provider_ref:
+            raise DomainError(f"Provider object {state.provider_ref} does not belong to payment {payment.pk}")
+        if state.status == PaymentStatus.SUCCEEDED:
+            return _apply_success(order=order, payment=payment, state=state, now=now, source=source)
+        if state.status not in PAYMENT_TRANSITIONS:
+            return False
+        fields = {}
+        if state.status == PaymentStatus.FAILED:
+            fields = {"failure_code": state.failure_code[:80], "failure_message": state.failure_message[:300]}
+        changed = transition_payment(payment=payment, to=state.status, now=now, **fields)
+        if changed:
+            record_audit(
+                action=f"payment.{state.status}",
+                actor_label=f"{payment.provider}:{source}",
+                obj=payment,
+                amount_minor=payment.amount_minor,
+                currency=payment.currency,
+                now=now,
+                message=state.failure_code,
+            )
+        return changed
+
+
+def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentState, now: datetime, source: str) -> bool:
+    captured = state.captured or state.amount or Money(payment.amount_minor, payment.currency)
+    first_time = transition_payment(
+        payment=payment,
+        to=PaymentStatus.SUCCEEDED,
+        now=now,
+        captured_minor=captured.amount_minor,
+        succeeded_at=now,
+        provider_payment_ref=state.provider_payment_ref or payment.provider_payment_ref,
+        failure_code="",
+        failure_message="",
+    )
+    if not first_time:
+        return _post_fee(payment=payment, fee=state.fee, now=now)
+
+    if captured.currency != order.currency or captured.amount_minor != order.total_minor:
+        _hold_overpayment(order=order, payment=payment, captured=captured, reason=ReviewReason.AMOUNT_MISMATCH, now=now)
+    elif (
+        order.status in (OrderStatus.OPEN, OrderStatus.EXPIRED)
+        and not order.payments.filter(settles_order=True).exists()
+    ):
+        Payment.objects.filter(pk=payment.pk).update(settles_order=True)
+        transition_order(order=order, to=OrderStatus.PAID, now=now, paid_at=now)
+        post_transaction(
+            idempotency_key=f"capture:payment:{payment.pk}",
+            kind="capture",
+            entries=capture_postings(order=order, provider=payment.provider),
+            occurred_at=now,
+            memo=f"Order {order.token} paid via {payment.provider}",
+            metadata={"order": str(order.token), "payment": payment.pk},
+        )
+    else:
+        reason = ReviewReason.ORDER_CLOSED if order.status == OrderStatus.CANCELED else ReviewReason.DOUBLE_PAYMENT
+        _hold_overpayment(order=order, payment=payment, captured=captured, reason=reason, now=now)
+    _post_fee(payment=payment, fee=state.fee, now=now)
+    record_audit(
+        action="payment.succeeded",
+        actor_label=f"{payment.provider}:{source}",
+        obj=payment,
+        amount_minor=captured.amount_minor,
+        currency=captured.currency,
+        now=now,
+    )
+    return True
+
+
+def _hold_overpayment(*, order: Order, payment: Payment, captured: Money, reason: str, now: datetime) -> None:
+    """Money the order cannot keep: owed back to the buyer, refunded automatically, flagged for staff."""
+    from refunds.services import create_overpayment_refund
+
+    logger.warning("payment %s for order %s cannot settle it (%s): refunding", payment.pk, order.token, reason)
+    post_transaction(
+        idempotency_key=f"overpayment:payment:{payment.pk}",
+        kind="overpayment",
+        entries=[
+            debit(accounts.provider_clearing(payment.provider), captured),
+            credit(accounts.BUYERS_OVERPAYMENTS, captured),
+        ],
+        occurred_at=now,
+        memo=f"Payment {payment.pk} cannot settle order {order.token}: {reason}",
+        metadata={"order": str(order.token), "payment": payment.pk, "reason": reason},
+    )
+    Payment.objects.filter(pk=payment.pk).update(needs_review=True, review_reason=reason)
+    record_audit(
+        action="payment.flagged",
+        actor_label="system",
+        obj=payment,
+        amount_minor=captured.amount_minor,
+        currency=captured.currency,
+        message=reason,
+        now=now,
+    )
+    create_overpayment_refund(payment=payment, amount=captured, reason=reason, now=now)
+
+
+def _post_fee(*, payment: Payment, fee: Money | None, now: datetime) -> bool:
+    if fee is None or fee.amount_minor <= 0:
+        return False
+    post_transaction(
+        idempotency_key=f"fee:payment:{payment.pk}",
+        kind="provider_fee",
+        entries=[
+            debit(accounts.PLATFORM_PROVIDER_FEES, fee),
+            credit(accounts.provider_clearing(payment.provider), fee),
+        ],
+        occurred_at=now,
+        memo=f"{payment.provider} fee for payment {payment.pk}",
+        metadata={"payment": payment.pk},
+    )
+    updated = Payment.objects.filter(pk=payment.pk, fee_minor=0).update(fee_minor=fee.amount_minor)
+    return bool(updated)

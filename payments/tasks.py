@@ -1,0 +1,70 @@
+"""Thin tasks: load by id, call a service. Every one is safe to run twice."""
+
+import contextlib
+
+from celery import shared_task
+from django.utils import timezone
+
+
+@shared_task(acks_late=True)
+def process_webhook_event(*, webhook_event_id: int, **kwargs) -> str:
+    from payments.webhooks.services import process_webhook_event as process
+
+    return process(webhook_event_id=webhook_event_id, now=timezone.now())
+
+
+@shared_task
+def resend_stuck_webhook_events(**kwargs) -> int:
+    from payments.webhooks.services import resend_stuck_events
+
+    return resend_stuck_events(now=timezone.now())
+
+
+@shared_task
+def retry_failed_webhook_events(**kwargs) -> int:
+    from payments.webhooks.services import retry_failed_events
+
+    return retry_failed_events(now=timezone.now())
+
+
+@shared_task
+def expire_stale_orders(**kwargs) -> int:
+    from payments.services.orders import expire_stale_orders as expire
+
+    return expire(now=timezone.now())
+
+
+@shared_task(acks_late=True, max_retries=3)
+def expire_provider_checkout(*, payment_id: int, **kwargs) -> None:
+    from payments.models import Payment
+    from payments.providers.base import EXPIRE_CHECKOUT, ProviderError
+    from payments.providers.registry import get_provider
+
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        return
+    provider = get_provider(payment.provider)
+    if EXPIRE_CHECKOUT in provider.capabilities:
+        # Best effort: the provider's own expiry closes it anyway, and a late success is refunded automatically.
+        with contextlib.suppress(ProviderError):
+            provider.expire_checkout(payment=payment)
+
+
+@shared_task
+def sync_stale_payments(**kwargs) -> int:
+    """Janitor: ask providers about payments that have been in flight for a while (a missed webhook)."""
+    from datetime import timedelta
+
+    from payments.models import Payment, PaymentStatus
+    from payments.services.checkout import sync_payment_from_provider
+
+    now = timezone.now()
+    stale = Payment.objects.filter(
+        status__in=[PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION],
+        status_changed_at__lt=now - timedelta(minutes=15),
+    ).exclude(provider_ref="")
+    count = 0
+    for payment in stale.order_by("status_changed_at")[:200]:
+        sync_payment_from_provider(payment=payment, now=now, source="janitor")
+        count += 1
+    return count

@@ -1,0 +1,276 @@
+"""Refunds: creating them under the order lock (never more than was captured), sending them to the
+provider with a key derived from the refund row, and posting the reversal to the ledger once."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Sum
+
+from core.audit import record_audit
+from core.errors import DomainError, ErrorCode
+from ledger import accounts
+from ledger.money import Money, allocate
+from ledger.selectors import account_balance
+from ledger.services import Posting, credit, debit, post_transaction
+from payments.models import Order, OrderLine, OrderStatus, Payment, PaymentStatus
+from payments.providers.base import ProviderOutcomeUnknown, ProviderRequestRejected, ProviderUnavailable
+from payments.providers.registry import get_provider
+from payments.state import transition_order
+from refunds.models import Refund, RefundLine, RefundReason, RefundStatus
+
+logger = logging.getLogger(__name__)
+
+# Refunds that hold part of the captured amount (everything except failed and canceled ones).
+ACTIVE_STATUSES = [RefundStatus.REQUESTED, RefundStatus.APPROVED, RefundStatus.PROCESSING, RefundStatus.SUCCEEDED]
+
+
+def _queue_execution(refund: Refund) -> None:
+    from refunds.tasks import execute_refund as execute_refund_task
+
+    transaction.on_commit(lambda: execute_refund_task.delay(refund_id=refund.pk))
+
+
+def create_overpayment_refund(*, payment: Payment, amount: Money, reason: str, now: datetime) -> Refund:
+    """Refund money the order could not keep. Called inside the fulfilment transaction (locks held)."""
+    refund, created = Refund.objects.get_or_create(
+        payment=payment,
+        is_overpayment=True,
+        defaults={
+            "order_id": payment.order_id,
+            "amount_minor": amount.amount_minor,
+            "currency": amount.currency,
+            "reason": reason if reason in RefundReason.values else RefundReason.OTHER,
+            "status": RefundStatus.APPROVED,
+            "requested_by_label": "system",
+            "created_at": now,
+        },
+    )
+    if created:
+        _queue_execution(refund)
+    return refund
+
+
+def refundable_minor(payment: Payment) -> int:
+    held = Refund.objects.filter(payment=payment, status__in=ACTIVE_STATUSES).aggregate(s=Sum("amount_minor"))["s"]
+    return payment.captured_minor - (held or 0)
+
+
+def _allocate_over_lines(order: Order, amount_minor: int) -> list[RefundLine]:
+    """Spread `amount` over the lines' still-unrefunded commission, VAT and payee parts, in proportion.
+    Each part taken is at most what remains of it, so the final refund takes back exactly the rest."""
+    lines = list(order.lines.order_by("position"))
+    taken = {
+        row["order_line_id"]: row
+        for row in RefundLine.objects.filter(order_line__order=order, refund__status__in=ACTIVE_STATUSES)
+        .values("order_line_id")
+        .annotate(c=Sum("commission_minor"), v=Sum("commission_vat_minor"), p=Sum("payee_share_minor"))
+    }
+    remaining: list[int] = []
+    for line in lines:
+        row = taken.get(line.pk, {"c": 0, "v": 0, "p": 0})
+        remaining += [
+            line.commission_minor - (row["c"] or 0),
+            line.commission_vat_minor - (row["v"] or 0),
+            line.payee_share_minor - (row["p"] or 0),
+        ]
+    parts = allocate(amount_minor, remaining)
+    result = []
+    for index, line in enumerate(lines):
+        c, v, p = parts[3 * index : 3 * index + 3]
+        if c + v + p:
+            result.append(
+                RefundLine(
+                    order_line=line,
+                    amount_minor=c + v + p,
+                    commission_minor=c,
+                    commission_vat_minor=v,
+                    payee_share_minor=p,
+                )
+            )
+    return result
+
+
+def request_refund(
+    *,
+    order: Order,
+    amount_minor: int,
+    reason: str,
+    now: datetime,
+    actor=None,
+    actor_label: str = "",
+    note: str = "",
+    request=None,
+) -> Refund:
+    """Refund part or all of an order's settling payment (approved at once; policies and approval
+    thresholds come with the refund-policy work). Raises `refund_exceeds_captured` past what is left."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.status not in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED):
+            raise DomainError(
+                f"Only paid orders can be refunded; this one is {order.status}.",
+                code=ErrorCode.REFUND_NOT_ALLOWED,
+                status=409,
+            )
+        payment = Payment.objects.select_for_update().get(order=order, settles_order=True)
+        if amount_minor <= 0:
+            raise DomainError("The refund amount must be greater than zero.", code=ErrorCode.AMOUNT_NOT_POSITIVE)
+        left = refundable_minor(payment)
+        if amount_minor > left:
+            raise DomainError(
+                f"Only {Money(left, order.currency)} can still be refunded.",
+                code=ErrorCode.REFUND_EXCEEDS_CAPTURED,
+                status=409,
+            )
+        refund = Refund.objects.create(
+            order=order,
+            payment=payment,
+            amount_minor=amount_minor,
+            currency=order.currency,
+            reason=reason,
+            status=RefundStatus.APPROVED,
+            requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+            requested_by_label=actor_label,
+            note=note,
+            created_at=now,
+        )
+        refund_lines = _allocate_over_lines(order, amount_minor)
+        for row in refund_lines:
+            row.refund = refund
+        RefundLine.objects.bulk_create(refund_lines)
+        record_audit(
+            action="refund.request",
+            actor=actor,
+            actor_label=actor_label,
+            obj=refund,
+            request=request,
+            amount_minor=amount_minor,
+            currency=order.currency,
+            message=reason,
+            now=now,
+        )
+        _queue_execution(refund)
+    return refund
+
+
+def execute_refund(*, refund_id: int, now: datetime) -> Refund:
+    """Send an approved refund to the provider (idempotency key from the refund id) and complete it.
+    Safe to run twice: a refund already sent is only completed, never sent as a new one."""
+    with transaction.atomic():
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if refund.status not in (RefundStatus.APPROVED, RefundStatus.PROCESSING):
+            return refund
+        Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.PROCESSING)
+    refund.refresh_from_db()
+    provider = get_provider(refund.payment.provider)
+    try:
+        result = provider.refund(refund=refund)
+    except ProviderRequestRejected as exc:
+        return fail_refund(refund_id=refund.pk, message=str(exc), now=now)
+    except (ProviderUnavailable, ProviderOutcomeUnknown):
+        raise  # the task retries with the same key; the provider dedupes
+    if result.status == "failed":
+        return fail_refund(refund_id=refund.pk, message=result.failure_message, now=now)
+    if result.status != "succeeded":
+        Refund.objects.filter(pk=refund.pk).update(provider_ref=result.provider_ref)
+        return refund
+    return complete_refund(refund_id=refund.pk, provider_ref=result.provider_ref, now=now)
+
+
+def refund_postings(refund: Refund) -> list[Posting]:
+    currency = refund.currency
+    clearing = accounts.provider_clearing(refund.payment.provider)
+    amount = Money(refund.amount_minor, currency)
+    if refund.is_overpayment:
+        return [debit(accounts.BUYERS_OVERPAYMENTS, amount), credit(clearing, amount)]
+    per_payee: dict[int, int] = defaultdict(int)
+    commission = vat = 0
+    for row in refund.lines.select_related("order_line"):
+        per_payee[row.order_line.payee_id] += row.payee_share_minor
+        commission += row.commission_minor
+        vat += row.commission_vat_minor
+    postings = [
+        credit(clearing, amount),
+        debit(accounts.PLATFORM_COMMISSION, Money(commission, currency)),
+        debit(accounts.PLATFORM_VAT_PAYABLE, Money(vat, currency)),
+    ]
+    for payee_id, share in sorted(per_payee.items()):
+        # Take it back from what is still pending; once released (or paid out) from available, which may
+        # then go negative and is carried into the next payout.
+        pending = account_balance(accounts.payee_pending(payee_id), currency).amount_minor
+        from_pending = max(0, min(share, pending))
+        postings.append(debit(accounts.payee_pending(payee_id), Money(from_pending, currency)))
+        postings.append(debit(accounts.payee_available(payee_id), Money(share - from_pending, currency)))
+    return postings
+
+
+def complete_refund(*, refund_id: int, provider_ref: str, now: datetime) -> Refund:
+    refund = Refund.objects.select_related("payment").get(pk=refund_id)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=refund.order_id)
+        payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
+        refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund_id)
+        if refund.status == RefundStatus.SUCCEEDED:
+            return refund
+        post_transaction(
+            idempotency_key=f"refund:{refund.pk}",
+            kind="refund",
+            entries=refund_postings(refund),
+            occurred_at=now,
+            memo=f"Refund {refund.pk} of order {order.token}",
+            metadata={"order": str(order.token), "payment": payment.pk, "refund": refund.pk},
+        )
+        Refund.objects.filter(pk=refund.pk).update(
+            status=RefundStatus.SUCCEEDED, succeeded_at=now, provider_ref=provider_ref or refund.provider_ref
+        )
+        Payment.objects.filter(pk=payment.pk).update(refunded_minor=payment.refunded_minor + refund.amount_minor)
+        if not refund.is_overpayment:
+            refunded = order.refunded_minor + refund.amount_minor
+            target = OrderStatus.REFUNDED if refunded >= order.total_minor else OrderStatus.PARTIALLY_REFUNDED
+            transition_order(order=order, to=target, now=now, refunded_minor=refunded)
+        record_audit(
+            action="refund.succeeded",
+            actor_label=f"{payment.provider}",
+            obj=refund,
+            now=now,
+            amount_minor=refund.amount_minor,
+            currency=refund.currency,
+        )
+    refund.refresh_from_db()
+    return refund
+
+
+def fail_refund(*, refund_id: int, message: str, now: datetime) -> Refund:
+    with transaction.atomic():
+        refund = Refund.objects.select_for_update().get(pk=refund_id)
+        if refund.status in (RefundStatus.SUCCEEDED, RefundStatus.FAILED):
+            return refund
+        Refund.objects.filter(pk=refund.pk).update(status=RefundStatus.FAILED, failure_message=message[:300])
+        Payment.objects.filter(pk=refund.payment_id).update(needs_review=True)
+        record_audit(
+            action="refund.failed",
+            actor_label="system",
+            obj=refund,
+            amount_minor=refund.amount_minor,
+            currency=refund.currency,
+            outcome="failure",
+            message=message,
+            now=now,
+        )
+    refund.refresh_from_db()
+    logger.error("refund %s failed: %s", refund.pk, message)
+    return refund
+
+
+__all__ = [
+    "OrderLine",
+    "PaymentStatus",
+    "complete_refund",
+    "create_overpayment_refund",
+    "execute_refund",
+    "fail_refund",
+    "request_refund",
+]

@@ -1,0 +1,19 @@
+from celery import shared_task
+
+from payments.providers.base import ProviderOutcomeUnknown, ProviderUnavailable
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(ProviderUnavailable, ProviderOutcomeUnknown),
+    retry_backoff=5,
+    retry_backoff_max=600,
+    max_retries=8,
+)
+def execute_refund(self, *, refund_id: int, **kwargs) -> None:
+    from django.utils import timezone
+
+    from refunds.services import execute_refund as execute
+
+    execute(refund_id=refund_id, now=timezone.now())
