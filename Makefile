@@ -69,3 +69,25 @@ deploy-check: venv ## check --deploy on production settings with dummy secrets
 .PHONY: clean
 clean: ## remove the virtualenv, the SQLite database and collected files
 	rm -rf .venv .tools db.sqlite3* staticfiles .openapi.generated.yaml
+
+.PHONY: reset
+reset: venv ## delete the local SQLite database, migrate and load the demo data again
+	rm -f db.sqlite3 db.sqlite3-wal db.sqlite3-shm
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py load_demo_data
+
+.PHONY: ledger-check
+ledger-check: venv ## prove the ledger: balanced, running totals match entries, nets to zero
+	$(PY) manage.py ledger_check
+
+.PHONY: worker
+worker: venv ## a Celery worker on all queues (needs CELERY_BROKER_URL)
+	$(UV) run --frozen --no-sync celery -A config worker -Q webhooks,payouts,documents,default -c 2 --loglevel=INFO
+
+.PHONY: beat
+beat: venv ## Celery beat: the periodic tasks of config/celery.py (needs CELERY_BROKER_URL)
+	$(UV) run --frozen --no-sync celery -A config beat --loglevel=INFO
+
+.PHONY: ci
+ci: ## what CI runs
+	bash .ci/run

@@ -3,7 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from core.views import landing
+from core.views import healthz, landing
 
 admin.site.site_header = "Tollgate finance"
 admin.site.site_title = "Tollgate finance"
@@ -16,6 +16,7 @@ api_v1 = [
 
 urlpatterns = [
     path("", landing, name="landing"),
+    path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -12,9 +12,13 @@ import re
 from collections.abc import Iterable, Iterator
 
 # A run of digit groups joined by single spaces or dashes ("4111 1111-1111 1111", "4111111111111111").
-# Not after "<digit>." either: the fraction of a decimal number is never a card number.
-_DIGIT_RUN = re.compile(r"(?<![0-9])(?<![0-9]\.)[0-9]+(?:[ \-][0-9]+)*(?![0-9])")
+# Not after "<digit>." either: the fraction of a decimal number is never a card number. Not glued to a
+# letter or underscore either: digits inside an identifier ("sbx_3f9e…", a hex digest) are part of it.
+_DIGIT_RUN = re.compile(r"(?<![0-9A-Za-z_])(?<![0-9]\.)[0-9]+(?:[ \-][0-9]+)*(?![0-9A-Za-z_])")
 _GROUP = re.compile(r"[0-9]+")
+# UUIDs (order tokens, sandbox sessions) are in our own URLs and payloads; their dash-separated digit
+# groups can add up to a Luhn-valid 13–19 digits (about 1 in 400 random UUIDs did), so they are skipped.
+_UUID = re.compile(r"(?<![0-9A-Za-z])[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}(?![0-9A-Za-z])")
 
 
 def luhn_valid(digits: str) -> bool:
@@ -34,9 +38,11 @@ def find_card_numbers(text: str) -> list[tuple[int, int]]:
 
     A single unbroken run counts only when it is 13–19 digits long (a 25-digit reference is not a card
     number). In a run of separated groups, any consecutive groups totalling 13–19 digits count, so
-    "4111 1111 1111 1111 12/25" is caught even though an expiry follows.
+    "4111 1111 1111 1111 12/25" is caught even though an expiry follows. Digits glued to letters and
+    UUIDs are parts of identifiers, not card numbers.
     """
     spans: list[tuple[int, int]] = []
+    text = _UUID.sub(lambda m: "x" * len(m.group(0)), text)  # same length: spans stay valid for the original
     for run in _DIGIT_RUN.finditer(text):
         groups = [(m.start() + run.start(), m.end() + run.start()) for m in _GROUP.finditer(run.group(0))]
         for first in range(len(groups)):

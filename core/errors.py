@@ -115,7 +115,12 @@ def _flatten_validation(detail: Any, prefix: str = "") -> dict[str, list[dict[st
     if isinstance(detail, dict):
         for key, value in detail.items():
             name = str(key)
-            path = (prefix or name) if name == "non_field_errors" else (f"{prefix}.{name}" if prefix else name)
+            if isinstance(key, int):  # a list's item (DRF reports ListSerializer errors as {index: ...})
+                path = f"{prefix}[{key}]"
+            elif name == "non_field_errors":
+                path = prefix or name
+            else:
+                path = f"{prefix}.{name}" if prefix else name
             for k, v in _flatten_validation(value, path).items():
                 flat.setdefault(k, []).extend(v)
     elif isinstance(detail, list):

@@ -12,7 +12,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
-from core.card_guard import any_contains_card_number, contains_card_number, iter_scalars
+from core.card_guard import any_contains_card_number, contains_card_number, iter_scalars, mask_card_numbers
 from core.errors import ErrorCode, error_body
 
 logger = logging.getLogger("tollgate.security")
@@ -92,8 +92,9 @@ def too_large(request: HttpRequest) -> HttpResponse:
 class CardDataGuardMiddleware:
     """Refuse any request carrying something that looks like a card number (PCI DSS 3.3.1).
 
-    Query strings, form fields and bodies (JSON parsed, so escaped digits and numbers are caught too)
-    are checked before any view, model or log sees them. Card details belong on the provider's page.
+    Paths, query strings, the Idempotency-Key header (it is stored), form fields and bodies (JSON parsed,
+    so escaped digits and numbers are caught too) are checked before any view, model or log sees them.
+    Card details belong on the provider's page.
     """
 
     def __init__(self, get_response):
@@ -105,8 +106,12 @@ class CardDataGuardMiddleware:
         except RequestDataTooBig:
             return too_large(request)
         if found:
-            logger.warning("refused a request carrying card-like data: %s %s", request.method, request.path)
-            return refusal(
+            # Masked here, and the response marked as logged so Django's own "Bad Request: <path>" line
+            # does not repeat the raw path: the record itself never holds the number (Sentry, other handlers).
+            logger.warning(
+                "refused a request carrying card-like data: %s %s", request.method, mask_card_numbers(request.path)
+            )
+            response = refusal(
                 request,
                 code=ErrorCode.CARD_DATA_FORBIDDEN,
                 message="Card numbers must never be sent to this API. Card details are entered only on "
@@ -116,11 +121,15 @@ class CardDataGuardMiddleware:
                 detail="For your safety we never accept card numbers on our pages. You will enter your card "
                 "details on the payment provider's secure page after choosing how to pay.",
             )
+            response._has_been_logged = True
+            return response
         return self.get_response(request)
 
     @staticmethod
     def _contains_card_data(request: HttpRequest) -> bool:
         if contains_card_number(request.path):
+            return True
+        if contains_card_number(request.headers.get("Idempotency-Key", "")):  # stored with the request
             return True
         if any_contains_card_number(_query_items(request.GET)):
             return True

@@ -1,4 +1,5 @@
-from django.http import HttpRequest, HttpResponse
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from payments.models import PaymentLink
@@ -16,3 +17,10 @@ def ratelimited(request: HttpRequest, exception=None) -> HttpResponse:
         {"title": "Too many attempts", "detail": "Please wait a minute and try again.", "code": "rate_limited"},
         status=429,
     )
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness and database reachability, for the container health check."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return JsonResponse({"ok": True})

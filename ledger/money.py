@@ -101,10 +101,14 @@ class Money:
             raise AmountError(f"{text!r} is not an amount") from None
         if not value.is_finite():
             raise AmountError(f"{text!r} is not an amount")
-        scaled = value.scaleb(exp)
-        if scaled != scaled.to_integral_value():
+        # Bound first (comparisons are exact): below the bound every step here fits Decimal's 28-digit
+        # context, so nothing is rounded; above it `scaleb` would round or overflow.
+        if abs(value) > Decimal(MAX_AMOUNT_MINOR).scaleb(-exp):
+            raise AmountError(f"{text!r} is too large")
+        quantized = value.quantize(Decimal(1).scaleb(-exp))
+        if quantized != value:
             raise AmountError(f"{currency} amounts have at most {exp} decimal places")
-        return cls(int(scaled), currency)
+        return cls(int(quantized.scaleb(exp)), currency)
 
     def _check(self, other: Money) -> None:
         if not isinstance(other, Money):

@@ -75,7 +75,9 @@ def _existing_or_conflict(existing: LedgerTransaction, legs: list[Posting]) -> L
 
 def _resolve_accounts(legs: list[Posting]) -> dict[tuple[str, str], Account]:
     accounts: dict[tuple[str, str], Account] = {}
-    for leg in legs:
+    # In one global order: a new account's unique key is held until commit, so two postings creating the
+    # same new accounts in their own leg orders would each wait for the other (deadlock).
+    for leg in sorted(legs, key=lambda leg: (leg.account.code, leg.amount.currency)):
         spec, currency = leg.account, leg.amount.currency
         if (spec.code, currency) in accounts:
             continue

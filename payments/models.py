@@ -56,6 +56,9 @@ class Order(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
     expires_at = models.DateTimeField(db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    confirmation_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the buyer's payment confirmation was e-mailed"
+    )
     canceled_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

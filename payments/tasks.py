@@ -68,3 +68,10 @@ def sync_stale_payments(**kwargs) -> int:
         sync_payment_from_provider(payment=payment, now=now, source="janitor")
         count += 1
     return count
+
+
+@shared_task(acks_late=True, max_retries=5, default_retry_delay=60)
+def send_payment_confirmation(*, order_id: int, **kwargs) -> bool:
+    from payments.services.notifications import send_payment_confirmation as send
+
+    return send(order_id=order_id, now=timezone.now())

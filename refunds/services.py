@@ -16,7 +16,7 @@ from ledger import accounts
 from ledger.money import Money, allocate
 from ledger.selectors import account_balance
 from ledger.services import Posting, credit, debit, post_transaction
-from payments.models import Order, OrderLine, OrderStatus, Payment, PaymentStatus
+from payments.models import Order, OrderLine, OrderStatus, Payment, PaymentStatus, ReviewReason
 from payments.providers.base import ProviderOutcomeUnknown, ProviderRequestRejected, ProviderUnavailable
 from payments.providers.registry import get_provider
 from payments.state import transition_order
@@ -36,6 +36,8 @@ def _queue_execution(refund: Refund) -> None:
 
 def create_overpayment_refund(*, payment: Payment, amount: Money, reason: str, now: datetime) -> Refund:
     """Refund money the order could not keep. Called inside the fulfilment transaction (locks held)."""
+    # `reason` is the payment's review reason; a double payment is called a duplicate payment among refunds.
+    reason = RefundReason.DUPLICATE_PAYMENT if reason == ReviewReason.DOUBLE_PAYMENT else reason
     refund, created = Refund.objects.get_or_create(
         payment=payment,
         is_overpayment=True,

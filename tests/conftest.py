@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -75,3 +80,75 @@ def webhook_relay():
         mock.add_callback(responses.POST, re.compile(r"http://testserver/webhooks/.*"), callback=relay)
         mock.deliveries = deliveries
         yield mock
+
+
+@pytest.fixture
+def celery_worker(transactional_db):
+    """A real `celery worker` process on the real broker (Redis), reading and writing the test database.
+
+    Tasks queued by the test are sent to the broker instead of running eagerly; the fixture yields a
+    `wait_until(predicate, timeout)` helper and stops the worker (SIGTERM, then SIGKILL) afterwards.
+    """
+    from config.celery import app
+
+    broker = os.environ.get("CELERY_BROKER_URL")
+    if not broker:
+        pytest.fail("the worker tests need CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/15)")
+    db = connection.settings_dict
+    database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "TOLLGATE_TEST_EAGER": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    app.control.purge()
+    was_eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(  # noqa: S603 - fixed argv
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "-Q",
+            "webhooks,default",
+            "-c",
+            "2",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{os.getpid()}@%h",
+            "--loglevel=WARNING",
+        ],
+        cwd=root,
+        env=env,
+        start_new_session=True,
+    )
+
+    def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                pytest.fail(f"the celery worker exited with {process.returncode}")
+            result = predicate()
+            if result:
+                return result
+            time.sleep(interval)
+        pytest.fail(f"condition not met within {timeout} s")
+
+    try:
+        yield wait_until
+    finally:
+        app.conf.task_always_eager = was_eager
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()

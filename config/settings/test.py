@@ -8,8 +8,9 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 PUBLIC_BASE_URL = "http://testserver"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
-# Tests run tasks eagerly unless a test asks for the real worker (tests/conftest.py `celery_worker`).
-CELERY_TASK_ALWAYS_EAGER = True
+# Tests run tasks eagerly unless a test asks for the real worker (tests/conftest.py `celery_worker`);
+# that worker process itself runs with TOLLGATE_TEST_EAGER=0 so the tasks it queues go to the broker too.
+CELERY_TASK_ALWAYS_EAGER = env.bool("TOLLGATE_TEST_EAGER", default=True)
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},

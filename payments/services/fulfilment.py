@@ -104,6 +104,7 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
     ):
         Payment.objects.filter(pk=payment.pk).update(settles_order=True)
         transition_order(order=order, to=OrderStatus.PAID, now=now, paid_at=now)
+        _queue_confirmation(order.pk)
         post_transaction(
             idempotency_key=f"capture:payment:{payment.pk}",
             kind="capture",
@@ -125,6 +126,12 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
         now=now,
     )
     return True
+
+
+def _queue_confirmation(order_id: int) -> None:
+    from payments.tasks import send_payment_confirmation
+
+    transaction.on_commit(lambda: send_payment_confirmation.delay(order_id=order_id))
 
 
 def _hold_overpayment(*, order: Order, payment: Payment, captured: Money, reason: str, now: datetime) -> None:

@@ -22,7 +22,7 @@ def _follow_to_sandbox(client, checkout_path, capture):
 
 
 def test_payment_link_paid_through_sandbox_ends_in_paid_order_and_exact_split(
-    client, payee, webhook_relay, django_capture_on_commit_callbacks
+    client, payee, webhook_relay, django_capture_on_commit_callbacks, mailoutbox
 ):
     line = PaymentLinkLineFactory(payee=payee, unit_amount_minor=12900, link__slug="amp")
 
@@ -70,6 +70,10 @@ def test_payment_link_paid_through_sandbox_ends_in_paid_order_and_exact_split(
     assert fee == 361 + 25  # 1.4 % of 258.00 = 3.612 -> 3.61, plus 0.25
     assert account_balance(accounts.provider_clearing("sandbox"), "EUR") == Money(25800 - fee, "EUR")
     assert check_ledger().ok
+
+    assert len(mailoutbox) == 1
+    assert mailoutbox[0].to == ["buyer@example.com"]
+    assert "€258.00" in mailoutbox[0].body
 
     result = client.get(f"/checkout/{order.token}/return/")
     assert result.status_code == 200

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ledger.money import exponent, percent_of
 from payments.providers.sandbox.models import SandboxEvent, SandboxRefund, SandboxSession
-from payments.providers.sandbox.signing import signature_header
+from payments.providers.sandbox.signing import compute_signature
 
 SESSION_TTL = timedelta(hours=1)
 DECLINE_REASONS = {
@@ -232,9 +232,13 @@ def create_refund(*, session_id: str, amount_minor: int, idempotency_key: str, n
 
 
 def signed_delivery(event: SandboxEvent, *, now: float | None = None) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one delivery. While the secret is being rolled (SANDBOX_WEBHOOK_SECRET is
+    "new,old"), the gateway signs with each secret, one v1 per secret, as Stripe does during a roll."""
     body = json.dumps(event.payload, separators=(",", ":"), sort_keys=True).encode()
-    header = signature_header(
-        payload=body, secret=settings.SANDBOX_WEBHOOK_SECRET, timestamp=int(now if now is not None else time.time())
+    timestamp = int(now if now is not None else time.time())
+    secrets_ = [s.strip() for s in (settings.SANDBOX_WEBHOOK_SECRET or "").split(",") if s.strip()]
+    header = f"t={timestamp}" + "".join(
+        f",v1={compute_signature(payload=body, secret=secret, timestamp=timestamp)}" for secret in secrets_
     )
     return body, {"Content-Type": "application/json", "Tollgate-Sandbox-Signature": header}
 
