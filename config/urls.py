@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from core.views import healthz, landing
 
+handler500 = "core.views.server_error"
+
 admin.site.site_header = "Tollgate finance"
 admin.site.site_title = "Tollgate finance"
 admin.site.index_title = "Back office"

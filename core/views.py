@@ -24,3 +24,22 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"ok": True})
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Generic 500 page with an error id (the request id, also in the logs) and no detail (ASVS 7.4.1)."""
+    from core.middleware import current_request_id
+
+    error_id = getattr(request, "request_id", None) or current_request_id()
+    if request.path.startswith(("/api/", "/webhooks/")):
+        return JsonResponse(
+            {
+                "error": {
+                    "code": "internal_error",
+                    "error_id": error_id,
+                    "message": f"Something went wrong on our side. Quote error id {error_id}.",
+                }
+            },
+            status=500,
+        )
+    return render(request, "500.html", {"error_id": error_id}, status=500)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -163,7 +164,9 @@ def format_money(amount_minor: int, currency: str, *, locale: str = "en") -> str
     value = Decimal(amount_minor).scaleb(-exp)
     pattern = copy.copy(Locale.parse(locale).currency_formats["standard"])
     pattern.frac_prec = (exp, exp)
-    return pattern.apply(value, locale, currency=currency, currency_digits=False)
+    text = pattern.apply(value, locale, currency=currency, currency_digits=False)
+    # Where the symbol is a code ("CZK99.00"), keep it apart from the digits with a no-break space.
+    return re.sub(r"(?<=[A-Z]{3})(?=[-\d])|(?<=\d)(?=[A-Z]{3})", "\u00a0", text)
 
 
 def allocate(total: int, weights: Sequence[int]) -> list[int]:

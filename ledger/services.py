@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ledger.accounts import AccountSpec
@@ -74,16 +74,19 @@ def _existing_or_conflict(existing: LedgerTransaction, legs: list[Posting]) -> L
 
 
 def _resolve_accounts(legs: list[Posting]) -> dict[tuple[str, str], Account]:
-    accounts: dict[tuple[str, str], Account] = {}
-    # In one global order: a new account's unique key is held until commit, so two postings creating the
-    # same new accounts in their own leg orders would each wait for the other (deadlock).
-    for leg in sorted(legs, key=lambda leg: (leg.account.code, leg.amount.currency)):
-        spec, currency = leg.account, leg.amount.currency
-        if (spec.code, currency) in accounts:
-            continue
-        account, _ = Account.objects.get_or_create(
-            code=spec.code,
-            currency=currency,
+    """The accounts the legs name, in one query; missing ones are created first."""
+    wanted = {(leg.account.code, leg.amount.currency): leg.account for leg in legs}
+    lookup = Q()
+    for code, currency in wanted:
+        lookup |= Q(code=code, currency=currency)
+    accounts = {(a.code, a.currency): a for a in Account.objects.filter(lookup)}
+    # Created in one global order: a new account's unique key is held until commit, so two postings
+    # creating the same new accounts in their own leg orders would each wait for the other (deadlock).
+    for key in sorted(set(wanted) - set(accounts)):
+        spec = wanted[key]
+        accounts[key], _ = Account.objects.get_or_create(
+            code=key[0],
+            currency=key[1],
             defaults={
                 "kind": spec.kind,
                 "balance_rule": spec.balance_rule,
@@ -91,9 +94,9 @@ def _resolve_accounts(legs: list[Posting]) -> dict[tuple[str, str], Account]:
                 "name": spec.name,
             },
         )
-        if account.kind != spec.kind or account.balance_rule != spec.balance_rule:
+    for key, spec in wanted.items():
+        if accounts[key].kind != spec.kind or accounts[key].balance_rule != spec.balance_rule:
             raise LedgerError(f"Account {spec.code} exists with another kind or balance rule.")
-        accounts[(spec.code, currency)] = account
     return accounts
 
 

@@ -119,7 +119,10 @@ class OrderAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
         (None, {"fields": ["token", "reference", "status", "description", "api_client", "payment_link"]}),
         ("Buyer", {"fields": ["buyer_email", "buyer_country", "buyer_vat_id", "locale", "return_url"]}),
         ("Money", {"fields": ["currency", "total", "refunded", "refunds"]}),
-        ("Dates", {"fields": ["created_at", "expires_at", "paid_at", "canceled_at", "updated_at"]}),
+        (
+            "Dates",
+            {"fields": ["created_at", "expires_at", "paid_at", "confirmation_sent_at", "canceled_at", "updated_at"]},
+        ),
         ("Metadata", {"fields": ["metadata_pretty"], "classes": ["collapse"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]

@@ -296,6 +296,6 @@ LOGGING = {
     "loggers": {
         # runserver's request log carries the query string: route it through the masking filter too.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        "celery": {"level": "INFO"},
+        "celery": {"level": env("CELERY_LOG_LEVEL", default=env("LOG_LEVEL", default="INFO"))},
     },
 }

@@ -7,6 +7,11 @@
 4. account running totals only grow, and an account's identity (code, currency, kind, rule) never changes;
    accounts are never deleted.
 On PostgreSQL a deferred constraint trigger re-checks, at commit, every transaction that got entries.
+
+Warning for later migrations: SQLite applies most ALTERs to these tables by rebuilding the table (create,
+copy, drop, rename), which drops the table's own triggers and trips over triggers on the other ledger
+tables that name it. A migration that alters a ledger table must drop these triggers first and create
+them again after (reverse this migration's VendorSQL, alter, re-apply), and a test must show they work.
 """
 
 from django.db import migrations

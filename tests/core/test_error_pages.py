@@ -19,4 +19,5 @@ def test_exception_in_a_page_is_a_generic_500(monkeypatch, caplog):
     for leak in ("Traceback", "RuntimeError", "sk_live_abc", "selectors.py"):
         assert leak not in page
     assert len(response["X-Request-Id"]) == 16
+    assert response["X-Request-Id"] in page  # the buyer can quote it; the log line carries the same id
     assert any(record.exc_info and record.levelname == "ERROR" for record in caplog.records)

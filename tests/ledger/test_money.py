@@ -258,7 +258,7 @@ def test_combining_money_with_a_number_raises():
         (9900, "CZK", "cs_CZ", "99,00\xa0Kč"),
         (123456789, "CZK", "cs_CZ", "1\xa0234\xa0567,89\xa0Kč"),  # ISO's 2 decimals, not CLDR cash rounding
         (123456, "HUF", "hu_HU", "1\xa0234,56\xa0Ft"),
-        (1234500, "KWD", "en", "KWD1,234.500"),
+        (1234500, "KWD", "en", "KWD\xa01,234.500"),
     ],
 )
 def test_format_money_examples(amount, currency, locale, expected):
