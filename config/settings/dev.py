@@ -8,3 +8,6 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="dev-only-insecure-key-3b9f0c2e7d5
 SANDBOX_WEBHOOK_SECRET = env("SANDBOX_WEBHOOK_SECRET", default="whsec_sandbox_dev_only")
 # django-ratelimit wants a shared cache; on one dev process the local-memory cache is enough.
 SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+# Static files straight from the app and project folders (no collectstatic outside production).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
