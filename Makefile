@@ -32,6 +32,7 @@ $(CURDIR)/.tools/bin/uv:
 venv: .venv/.synced ## create/refresh the virtualenv from uv.lock
 
 .PHONY: run
+run: export TOLLGATE_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: venv ## migrate, load demo data, serve http://$(HOST):$(PORT)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo_data
