@@ -223,7 +223,7 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=None)
 # With no broker every task runs in-process right after the transaction that queued it commits
 # (the in-memory transport is named only so that nothing tries to reach a default AMQP host).
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
-CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://"
+CELERY_BROKER_URL = CELERY_BROKER_URL or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
