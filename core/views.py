@@ -1,6 +1,7 @@
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 
 from payments.models import PaymentLink
 
@@ -43,3 +44,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
             status=500,
         )
     return render(request, "500.html", {"error_id": error_id}, status=500)
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    # Resolved per request: the production storage needs its manifest, which exists only after collectstatic.
+    return redirect(static("img/favicon.svg"), permanent=True)
