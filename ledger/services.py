@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ledger.accounts import AccountSpec
@@ -171,12 +171,30 @@ def post_transaction(
             return _existing_or_conflict(existing, legs)
 
         hot_ids = sorted(pk for pk in deltas if pk not in locked)
-        for account_id in [*ruled_ids, *hot_ids]:
-            debit_delta, credit_delta = deltas[account_id]
-            Account.objects.filter(pk=account_id).update(
-                debits_posted=F("debits_posted") + debit_delta, credits_posted=F("credits_posted") + credit_delta
-            )
+        # The hot accounts' row locks, taken last and in id order (rule accounts are already locked) ...
+        list(Account.objects.select_for_update().filter(pk__in=hot_ids).order_by("pk").values_list("pk"))
+        # ... then every running total in one statement.
+        _add_to_running_totals(deltas)
     return header
+
+
+def _add_to_running_totals(deltas: dict[int, list[int]]) -> None:
+    ids = sorted(deltas)
+    debit_case = " ".join("WHEN %s THEN %s" for _ in ids)
+    sql = (
+        f"UPDATE {Account._meta.db_table} SET "  # noqa: S608 - only table name and placeholders are formatted in
+        f"debits_posted = debits_posted + CASE id {debit_case} ELSE 0 END, "
+        f"credits_posted = credits_posted + CASE id {debit_case} ELSE 0 END "
+        f"WHERE id IN ({', '.join('%s' for _ in ids)})"
+    )
+    params: list[int] = []
+    for column in (0, 1):
+        for account_id in ids:
+            params += [account_id, deltas[account_id][column]]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, *ids])
+        if cursor.rowcount != len(ids):
+            raise LedgerError("Running totals of some accounts could not be updated.")
 
 
 def reverse_transaction(
