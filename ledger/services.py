@@ -200,7 +200,10 @@ def _add_to_running_totals(deltas: dict[int, list[int]]) -> None:
 def reverse_transaction(
     *, original: LedgerTransaction, occurred_at: datetime, memo: str = "", kind: str | None = None
 ) -> LedgerTransaction:
-    """Post the mirror image of `original` (each entry in the other direction), once."""
+    """Post the mirror image of `original` (each entry in the other direction), once.
+
+    Kind and key stay bounded however deep a chain of reversals gets: the kind is `reversal` (unless the
+    caller names one) and the key names the original by id; `reverses` links the two."""
     postings = []
     for entry in original.entries.select_related("account"):
         spec = AccountSpec(
@@ -213,10 +216,10 @@ def reverse_transaction(
         other = Direction.CREDIT if entry.direction == Direction.DEBIT else Direction.DEBIT
         postings.append(Posting(spec, other, Money(entry.amount_minor, entry.currency)))
     return post_transaction(
-        idempotency_key=f"reversal:{original.idempotency_key}",
-        kind=kind or f"{original.kind}_reversal",
+        idempotency_key=f"reversal:{original.pk}",
+        kind=kind or "reversal",
         entries=postings,
         occurred_at=occurred_at,
-        memo=memo or f"Reversal of {original.idempotency_key}",
+        memo=memo or f"Reversal of {original.idempotency_key}"[:300],
         reverses=original,
     )

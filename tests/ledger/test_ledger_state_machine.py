@@ -357,7 +357,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         reversal = reverse_transaction(original=original, occurred_at=timezone.now())
         assert reversal.reverses_id == original.pk
-        assert reversal.idempotency_key == f"reversal:{record.key}"
+        assert reversal.idempotency_key == f"reversal:{original.pk}"
         self.apply(deltas)
         record.reversal_pk = reversal.pk
         if record.capture:

@@ -319,8 +319,8 @@ def test_reverse_transaction_mirrors_every_entry_once(seller):
     assert again.pk == reversal.pk
     assert snapshot() == after_first
     assert (reversal.idempotency_key, reversal.kind, reversal.reverses_id) == (
-        "reversal:capture:payment:1",
-        "capture_reversal",
+        f"reversal:{original.pk}",
+        "reversal",
         original.pk,
     )
     assert original.reversed_by == reversal
@@ -334,6 +334,15 @@ def test_reverse_transaction_mirrors_every_entry_once(seller):
     for account in Account.objects.all():  # every balance back to zero, both totals kept (history stays)
         assert account.balance_minor == 0
         assert account.debits_posted == account.credits_posted > 0
+    assert check_ledger().ok
+
+
+def test_a_chain_of_reversals_keeps_kind_and_key_within_their_columns(seller):
+    transaction_ = post("dispute_opened:1", capture_entries(seller.pk), kind="dispute_opened")
+    for _ in range(6):  # each reversal reversed again: on PostgreSQL a growing kind overflowed varchar(40)
+        transaction_ = reverse_transaction(original=transaction_, occurred_at=timezone.now())
+        assert transaction_.kind == "reversal"
+        assert len(transaction_.idempotency_key) <= 60
     assert check_ledger().ok
 
 
