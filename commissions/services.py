@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from commissions.models import Payee
+from commissions.models import ConnectedAccountPayout, Payee
 from core.audit import record_audit
 
 
@@ -35,3 +35,86 @@ def create_payee(
         )
         record_audit(action="payee.create", actor=actor, actor_label=actor_label, obj=payee, now=now)
     return payee
+
+
+def apply_connected_account_state(*, state, now: datetime) -> bool:
+    """Keep a payee's Connect status in sync with account.updated. False if no payee has that account."""
+    payee = Payee.objects.filter(stripe_account_id=state.account_ref).first()
+    if payee is None and state.our_payee_id is not None:
+        payee = Payee.objects.filter(pk=state.our_payee_id, stripe_account_id__isnull=True).first()
+    if payee is None:
+        return False
+    changed = (payee.stripe_charges_enabled, payee.stripe_payouts_enabled) != (
+        state.charges_enabled,
+        state.payouts_enabled,
+    )
+    Payee.objects.filter(pk=payee.pk).update(
+        stripe_account_id=state.account_ref,
+        stripe_charges_enabled=state.charges_enabled,
+        stripe_payouts_enabled=state.payouts_enabled,
+        stripe_details_submitted=state.details_submitted,
+        stripe_requirements=state.requirements,
+        stripe_synced_at=now,
+    )
+    if changed:
+        record_audit(
+            action="payee.connect_status",
+            actor_label="stripe",
+            obj=payee,
+            now=now,
+            message=f"charges={state.charges_enabled} payouts={state.payouts_enabled}",
+        )
+    return True
+
+
+def record_bank_payout(*, state, now: datetime) -> ConnectedAccountPayout:
+    """A connected account's payout to its bank (payout.paid/failed/updated), upserted by its id. A final
+    status (paid, failed, canceled) is never overwritten by an older event."""
+    payee = Payee.objects.filter(stripe_account_id=state.account_ref).first()
+    row, created = ConnectedAccountPayout.objects.get_or_create(
+        provider_ref=state.provider_ref,
+        defaults={
+            "payee": payee,
+            "account_ref": state.account_ref,
+            "amount_minor": state.amount.amount_minor,
+            "currency": state.amount.currency,
+            "status": state.status,
+            "failure_message": state.failure_message,
+            "arrival_date": state.arrival_date.date() if state.arrival_date else None,
+            "updated_at": now,
+        },
+    )
+    if not created and row.status not in ("paid", "failed", "canceled"):
+        ConnectedAccountPayout.objects.filter(pk=row.pk).update(
+            status=state.status, failure_message=state.failure_message, updated_at=now
+        )
+        row.refresh_from_db()
+    return row
+
+
+def start_stripe_onboarding(
+    *, payee: Payee, return_url: str, refresh_url: str, now: datetime, actor=None, actor_label: str = ""
+) -> str:
+    """Create the payee's Express account (once: the idempotency key is the payee's id) and a fresh Account
+    Link to Stripe's onboarding. Returns the link's URL."""
+    from payments.providers.registry import get_provider
+
+    provider = get_provider("stripe")
+    if not payee.stripe_account_id:
+        account_id = provider.create_connected_account(payee=payee)
+        Payee.objects.filter(pk=payee.pk, stripe_account_id__isnull=True).update(stripe_account_id=account_id)
+        payee.refresh_from_db()
+    sequence = Payee.objects.filter(pk=payee.pk).values_list("stripe_onboarding_links", flat=True).get() + 1
+    Payee.objects.filter(pk=payee.pk).update(stripe_onboarding_links=sequence)
+    url = provider.create_onboarding_link(
+        payee=payee, return_url=return_url, refresh_url=refresh_url, sequence=sequence
+    )
+    record_audit(
+        action="payee.stripe_onboarding",
+        actor=actor,
+        actor_label=actor_label,
+        obj=payee,
+        now=now,
+        message=payee.stripe_account_id or "",
+    )
+    return url

@@ -56,6 +56,7 @@ class ErrorCode(StrEnum):
     # refunds
     REFUND_EXCEEDS_CAPTURED = "refund_exceeds_captured"
     REFUND_NOT_ALLOWED = "refund_not_allowed"
+    REFUND_BLOCKED_BY_DISPUTE = "refund_blocked_by_dispute"
     # ledger
     LEDGER_CONFLICT = "ledger_conflict"
     INSUFFICIENT_FUNDS = "insufficient_funds"

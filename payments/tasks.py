@@ -5,6 +5,8 @@ import contextlib
 from celery import shared_task
 from django.utils import timezone
 
+from payments.providers.base import ProviderOutcomeUnknown, ProviderUnavailable
+
 
 @shared_task(acks_late=True)
 def process_webhook_event(*, webhook_event_id: int, **kwargs) -> str:
@@ -75,3 +77,17 @@ def send_payment_confirmation(*, order_id: int, **kwargs) -> bool:
     from payments.services.notifications import send_payment_confirmation as send
 
     return send(order_id=order_id, now=timezone.now())
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    autoretry_for=(ProviderUnavailable, ProviderOutcomeUnknown),
+    retry_backoff=10,
+    retry_backoff_max=3600,
+    max_retries=10,
+)
+def sync_payment_fee(self, *, payment_id: int, **kwargs) -> bool:
+    from payments.services.fulfilment import sync_payment_fee as sync
+
+    return sync(payment_id=payment_id, now=timezone.now())

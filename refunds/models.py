@@ -11,6 +11,7 @@ class RefundReason(models.TextChoices):
     DUPLICATE_PAYMENT = "duplicate_payment", "Duplicate payment"
     ORDER_CLOSED = "order_closed", "Payment for a canceled order"
     AMOUNT_MISMATCH = "amount_mismatch", "Captured amount differs from the order"
+    MADE_AT_PROVIDER = "made_at_provider", "Made at the provider (e.g. the Stripe dashboard)"
     FRAUDULENT = "fraudulent", "Fraudulent"
     OTHER = "other", "Other"
 
@@ -51,6 +52,11 @@ class Refund(models.Model):
 
     class Meta:
         constraints = [
+            models.UniqueConstraint(
+                fields=["payment", "provider_ref"],
+                condition=~Q(provider_ref=""),
+                name="refund_provider_ref_unique_per_payment",
+            ),
             models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_amount_positive"),
             models.CheckConstraint(condition=Q(status__in=RefundStatus.values), name="refund_status_valid"),
         ]
@@ -92,3 +98,46 @@ class RefundLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.refund_id}/{self.order_line_id}: {self.amount_minor}"
+
+
+class DisputeStatus(models.TextChoices):
+    OPEN = "open", "Open (needs response)"
+    UNDER_REVIEW = "under_review", "Under review"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+    WARNING_CLOSED = "warning_closed", "Inquiry closed"
+
+
+class Dispute(models.Model):
+    """A chargeback on a payment. Opening holds the payees' share in `reserved`; the outcome releases it
+    (won) or turns it into a loss (lost). Money the provider withholds sits in `provider:<p>:disputed`."""
+
+    order = models.ForeignKey("payments.Order", on_delete=models.PROTECT, related_name="disputes")
+    payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT, related_name="disputes")
+    provider_ref = models.CharField(max_length=255, unique=True)
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=60, blank=True)
+    status = models.CharField(max_length=20, choices=DisputeStatus.choices, default=DisputeStatus.OPEN, db_index=True)
+    provider_status = models.CharField(max_length=40, blank=True)
+    held_minor = models.BigIntegerField(default=0, help_text="Payee money moved to reserved when it opened")
+    evidence_due_by = models.DateTimeField(null=True, blank=True)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_minor__gt=0) & Q(held_minor__gte=0), name="dispute_amounts_valid"
+            ),
+            models.CheckConstraint(condition=Q(status__in=DisputeStatus.values), name="dispute_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Dispute {self.provider_ref} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (DisputeStatus.OPEN, DisputeStatus.UNDER_REVIEW)

@@ -16,11 +16,16 @@ from ledger import accounts
 from ledger.money import Money, allocate
 from ledger.selectors import account_balance
 from ledger.services import Posting, credit, debit, post_transaction
-from payments.models import Order, OrderLine, OrderStatus, Payment, PaymentStatus, ReviewReason
-from payments.providers.base import ProviderOutcomeUnknown, ProviderRequestRejected, ProviderUnavailable
+from payments.models import Order, OrderStatus, Payment, ReviewReason
+from payments.providers.base import (
+    ProviderOutcomeUnknown,
+    ProviderRefundState,
+    ProviderRequestRejected,
+    ProviderUnavailable,
+)
 from payments.providers.registry import get_provider
 from payments.state import transition_order
-from refunds.models import Refund, RefundLine, RefundReason, RefundStatus
+from refunds.models import DisputeStatus, Refund, RefundLine, RefundReason, RefundStatus
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +101,41 @@ def _allocate_over_lines(order: Order, amount_minor: int) -> list[RefundLine]:
     return result
 
 
+def _create_refund(
+    *,
+    order: Order,
+    payment: Payment,
+    amount_minor: int,
+    reason: str,
+    status: str,
+    now: datetime,
+    actor=None,
+    actor_label: str = "",
+    note: str = "",
+    provider_ref: str = "",
+) -> Refund:
+    """A refund row and how it reverses each line. Callers hold the order and payment locks and have
+    checked the amount against what is still refundable."""
+    refund = Refund.objects.create(
+        order=order,
+        payment=payment,
+        amount_minor=amount_minor,
+        currency=order.currency,
+        reason=reason,
+        status=status,
+        provider_ref=provider_ref,
+        requested_by=actor if getattr(actor, "is_authenticated", False) else None,
+        requested_by_label=actor_label,
+        note=note,
+        created_at=now,
+    )
+    refund_lines = _allocate_over_lines(order, amount_minor)
+    for row in refund_lines:
+        row.refund = refund
+    RefundLine.objects.bulk_create(refund_lines)
+    return refund
+
+
 def request_refund(
     *,
     order: Order,
@@ -127,22 +167,23 @@ def request_refund(
                 code=ErrorCode.REFUND_EXCEEDS_CAPTURED,
                 status=409,
             )
-        refund = Refund.objects.create(
+        if payment.disputes.filter(status__in=[DisputeStatus.OPEN, DisputeStatus.UNDER_REVIEW]).exists():
+            raise DomainError(
+                "This payment is disputed; it cannot be refunded until the dispute is settled.",
+                code=ErrorCode.REFUND_BLOCKED_BY_DISPUTE,
+                status=409,
+            )
+        refund = _create_refund(
             order=order,
             payment=payment,
             amount_minor=amount_minor,
-            currency=order.currency,
             reason=reason,
             status=RefundStatus.APPROVED,
-            requested_by=actor if getattr(actor, "is_authenticated", False) else None,
-            requested_by_label=actor_label,
+            actor=actor,
+            actor_label=actor_label,
             note=note,
-            created_at=now,
+            now=now,
         )
-        refund_lines = _allocate_over_lines(order, amount_minor)
-        for row in refund_lines:
-            row.refund = refund
-        RefundLine.objects.bulk_create(refund_lines)
         record_audit(
             action="refund.request",
             actor=actor,
@@ -267,12 +308,78 @@ def fail_refund(*, refund_id: int, message: str, now: datetime) -> Refund:
     return refund
 
 
-__all__ = [
-    "OrderLine",
-    "PaymentStatus",
-    "complete_refund",
-    "create_overpayment_refund",
-    "execute_refund",
-    "fail_refund",
-    "request_refund",
-]
+def apply_provider_refund(*, payment: Payment, state: ProviderRefundState, now: datetime) -> Refund | None:
+    """Reconcile one refund the provider reports with ours: complete or fail ours, or ingest (once) a refund
+    made at the provider, e.g. in the Stripe dashboard. Called with the payment succeeded."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=payment.order_id)
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        refund = None
+        if state.our_refund_id is not None:
+            refund = Refund.objects.filter(pk=state.our_refund_id, payment=payment).first()
+        if refund is None:
+            refund = Refund.objects.filter(payment=payment, provider_ref=state.provider_ref).first()
+        if refund is None:
+            if state.status in ("failed", "canceled"):
+                return None  # made and undone at the provider: no money moved
+            refund = _ingest_provider_refund(order=order, payment=payment, state=state, now=now)
+        elif not refund.provider_ref:
+            Refund.objects.filter(pk=refund.pk).update(provider_ref=state.provider_ref)
+        if state.status == "succeeded":
+            return complete_refund(refund_id=refund.pk, provider_ref=state.provider_ref, now=now)
+        if state.status in ("failed", "canceled"):
+            if refund.status == RefundStatus.SUCCEEDED:
+                # A refund that fails after it succeeded returns the money to us; undoing a posted refund
+                # is a staff decision, so it is flagged rather than reversed automatically.
+                Payment.objects.filter(pk=payment.pk).update(needs_review=True)
+                logger.error("refund %s failed at the provider after it had succeeded", refund.pk)
+                return refund
+            return fail_refund(refund_id=refund.pk, message=state.failure_message or state.status, now=now)
+        return refund
+
+
+def _ingest_provider_refund(*, order: Order, payment: Payment, state: ProviderRefundState, now: datetime) -> Refund:
+    if state.amount.currency != payment.currency or state.amount.amount_minor > refundable_minor(payment):
+        raise DomainError(
+            f"Provider refund {state.provider_ref} of {state.amount} exceeds what payment {payment.pk} can refund.",
+            code=ErrorCode.REFUND_EXCEEDS_CAPTURED,
+            status=409,
+        )
+    if not payment.settles_order:
+        # A refund of money the order never kept: it replaces the automatic overpayment refund.
+        Refund.objects.filter(payment=payment, is_overpayment=True, status=RefundStatus.APPROVED).update(
+            status=RefundStatus.CANCELED
+        )
+        refund = Refund.objects.create(
+            order=order,
+            payment=payment,
+            amount_minor=state.amount.amount_minor,
+            currency=payment.currency,
+            reason=RefundReason.MADE_AT_PROVIDER,
+            status=RefundStatus.PROCESSING,
+            provider_ref=state.provider_ref,
+            is_overpayment=True,
+            requested_by_label=f"{payment.provider} dashboard",
+            created_at=now,
+        )
+    else:
+        refund = _create_refund(
+            order=order,
+            payment=payment,
+            amount_minor=state.amount.amount_minor,
+            reason=RefundReason.MADE_AT_PROVIDER,
+            status=RefundStatus.PROCESSING,
+            actor_label=f"{payment.provider} dashboard",
+            provider_ref=state.provider_ref,
+            now=now,
+        )
+    record_audit(
+        action="refund.ingested",
+        actor_label=f"{payment.provider} dashboard",
+        obj=refund,
+        amount_minor=refund.amount_minor,
+        currency=refund.currency,
+        message=state.provider_ref,
+        now=now,
+    )
+    return refund

@@ -268,8 +268,17 @@ TOLLGATE_WEBHOOK_PROCESSING_TIMEOUT = timedelta(minutes=10)
 # listed in TOLLGATE_CHECKOUT_PROVIDERS and configured.
 TOLLGATE_PROVIDERS = {
     "sandbox": "payments.providers.sandbox.adapter.SandboxProvider",
+    "stripe": "payments.providers.stripe.adapter.StripeProvider",
 }
-TOLLGATE_CHECKOUT_PROVIDERS = env.list("TOLLGATE_CHECKOUT_PROVIDERS", default=["sandbox"])
+TOLLGATE_CHECKOUT_PROVIDERS = env.list("TOLLGATE_CHECKOUT_PROVIDERS", default=["stripe", "sandbox"])
+
+# Stripe: on when a secret key and at least one webhook secret are set. Several webhook secrets (comma-
+# separated) while one is rolled, and for the Connect endpoint's own secret.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRETS = env.list("STRIPE_WEBHOOK_SECRETS", default=[])
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+STRIPE_WEBHOOK_TOLERANCE = 300
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 
 # Sandbox gateway: its webhook secret (HMAC-SHA256) and where it delivers events.
 SANDBOX_WEBHOOK_SECRET = env("SANDBOX_WEBHOOK_SECRET", default=None)

@@ -67,9 +67,79 @@ class ProviderTransferResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ProviderRefundState:
+    """A refund as the provider sees it; `our_refund_id` when it carries our metadata (we made it)."""
+
+    provider_ref: str
+    payment_ref: str  # the provider's payment object (Stripe: payment intent)
+    amount: Money
+    status: str  # "pending", "succeeded", "failed" or "canceled"
+    our_refund_id: int | None = None
+    reason: str = ""
+    failure_message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeBalanceMove:
+    """Money the provider withheld (amount < 0) or gave back (amount > 0) for a dispute, plus its fee."""
+
+    provider_ref: str
+    amount: Money
+    fee: Money
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderDisputeState:
+    provider_ref: str
+    payment_ref: str
+    amount: Money
+    status: str  # DisputeStatus value: open, under_review, won, lost, warning_closed
+    provider_status: str = ""
+    reason: str = ""
+    evidence_due_by: datetime | None = None
+    balance_moves: tuple[DisputeBalanceMove, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderAccountState:
+    """A payee's connected account at the provider (Stripe Connect)."""
+
+    account_ref: str
+    our_payee_id: int | None
+    charges_enabled: bool
+    payouts_enabled: bool
+    details_submitted: bool
+    requirements: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderTransferState:
+    provider_ref: str
+    our_payout_id: int | None
+    amount: Money
+    amount_reversed: Money
+    destination: str = ""
+    reversals: tuple[tuple[str, Money], ...] = ()  # (reversal id, amount), each applied once
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderBankPayoutState:
+    """A payout from a connected account to its own bank."""
+
+    provider_ref: str
+    account_ref: str
+    amount: Money
+    status: str
+    failure_message: str = ""
+    arrival_date: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ProviderEvent:
-    """One verified event. `kind` says what it is about: "payment" (then `payment_state` is set),
-    "refund", or "ignored" for types we record but do not act on."""
+    """One verified event. `kind` says what it is about and which state field is set:
+    "payment" (payment_state), "refund" (refund_state), "refunds_changed" (payment_ref: ask the provider for
+    the payment's refunds), "dispute" (dispute_state), "account" (account_state), "transfer"
+    (transfer_state), "bank_payout" (bank_payout_state), or "ignored" for types we record but do not act on."""
 
     event_id: str
     event_type: str
@@ -78,6 +148,12 @@ class ProviderEvent:
     occurred_at: datetime | None = None
     payment_state: ProviderPaymentState | None = None
     our_payment_id: int | None = None
+    payment_ref: str = ""
+    refund_state: ProviderRefundState | None = None
+    dispute_state: ProviderDisputeState | None = None
+    account_state: ProviderAccountState | None = None
+    transfer_state: ProviderTransferState | None = None
+    bank_payout_state: ProviderBankPayoutState | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -127,6 +203,9 @@ class PaymentProvider(Protocol):
     def expire_checkout(self, *, payment: Payment) -> None: ...
 
     def refund(self, *, refund: Refund) -> ProviderRefundResult: ...
+
+    # Optional, by capability: "refund" providers may list a payment's refunds (refunds made elsewhere);
+    # "transfer" providers implement transfer/reverse_transfer and connected-account onboarding.
 
     def parse_webhook(self, *, request: HttpRequest) -> list[ProviderEvent]: ...
 

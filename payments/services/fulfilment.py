@@ -116,7 +116,10 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
     else:
         reason = ReviewReason.ORDER_CLOSED if order.status == OrderStatus.CANCELED else ReviewReason.DOUBLE_PAYMENT
         _hold_overpayment(order=order, payment=payment, captured=captured, reason=reason, now=now)
-    _post_fee(payment=payment, fee=state.fee, now=now)
+    if state.fee is None:
+        _queue_fee_sync(payment.pk)
+    else:
+        _post_fee(payment=payment, fee=state.fee, now=now)
     record_audit(
         action="payment.succeeded",
         actor_label=f"{payment.provider}:{source}",
@@ -125,6 +128,29 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
         currency=captured.currency,
         now=now,
     )
+    return True
+
+
+def _queue_fee_sync(payment_id: int) -> None:
+    from payments.tasks import sync_payment_fee
+
+    transaction.on_commit(lambda: sync_payment_fee.delay(payment_id=payment_id))
+
+
+def sync_payment_fee(*, payment_id: int, now: datetime) -> bool:
+    """Post the provider's fee for a succeeded payment whose success event did not carry it (Stripe reports
+    it on the charge's balance transaction, which we fetch). True once the fee is in the ledger."""
+    from payments.providers.registry import get_provider
+
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status != PaymentStatus.SUCCEEDED or payment.fee_minor:
+        return bool(payment.fee_minor)
+    state = get_provider(payment.provider).fetch_payment(payment=payment)
+    if state.status != PaymentStatus.SUCCEEDED or state.fee is None:
+        return False
+    with transaction.atomic():
+        Payment.objects.select_for_update().get(pk=payment_id)
+        _post_fee(payment=payment, fee=state.fee, now=now)
     return True
 
 

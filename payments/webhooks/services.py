@@ -19,10 +19,10 @@ from django.db.models import F
 from django.http import HttpRequest
 
 from core.audit import client_ip, record_audit
-from payments.models import Payment, WebhookEvent, WebhookRejection
+from payments.models import WebhookEvent, WebhookRejection
 from payments.providers.base import ProviderEvent, WebhookRejected
 from payments.providers.registry import get_provider
-from payments.services.fulfilment import UnknownPayment, apply_payment_state
+from payments.webhooks.handlers import handle
 
 logger = logging.getLogger(__name__)
 Status = WebhookEvent.Status
@@ -94,21 +94,6 @@ def _queue_processing(webhook_event_id: int) -> None:
     transaction.on_commit(lambda: process_webhook_event.delay(webhook_event_id=webhook_event_id))
 
 
-def _find_payment(provider_name: str, event: ProviderEvent) -> Payment:
-    state = event.payment_state
-    if state is not None and state.provider_ref:
-        payment = Payment.objects.filter(provider=provider_name, provider_ref=state.provider_ref).first()
-        if payment is not None:
-            return payment
-    if event.our_payment_id is not None:
-        payment = Payment.objects.filter(pk=event.our_payment_id, provider=provider_name).first()
-        if payment is not None and (
-            not payment.provider_ref or state is None or payment.provider_ref == state.provider_ref
-        ):
-            return payment
-    raise UnknownPayment("The event names no payment of ours (yet).")
-
-
 def process_webhook_event(*, webhook_event_id: int, now: datetime) -> str:
     """Apply one stored event. Safe to run twice, or concurrently: only the claimant does anything."""
     claimed = WebhookEvent.objects.filter(pk=webhook_event_id, status__in=[Status.RECEIVED, Status.FAILED]).update(
@@ -120,11 +105,7 @@ def process_webhook_event(*, webhook_event_id: int, now: datetime) -> str:
     try:
         with transaction.atomic():
             event = get_provider(row.provider).interpret_event(payload=row.payload)
-            status, payment_id = Status.IGNORED, None
-            if event.kind == "payment" and event.payment_state is not None:
-                payment = _find_payment(row.provider, event)
-                apply_payment_state(payment_id=payment.pk, state=event.payment_state, now=now, source="webhook")
-                status, payment_id = Status.PROCESSED, payment.pk
+            status, payment_id = handle(row.provider, event, now)
             WebhookEvent.objects.filter(pk=row.pk).update(
                 status=status, processed_at=now, last_error="", next_attempt_at=None, payment_id=payment_id
             )

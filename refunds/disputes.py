@@ -1,0 +1,234 @@
+"""Disputes (chargebacks), reconciled with the provider's view of them.
+
+Ledger, per dispute:
+- opened: the payees' share of the disputed amount moves `available` -> `reserved` (may drive available
+  negative), `dispute_hold:<id>`;
+- money the provider withholds or gives back, one transaction per provider balance move
+  (`dispute_balance:<move id>`): withheld amount `provider:<p>:clearing` -> `provider:<p>:disputed`, its fee
+  to `platform:provider_fees`; given back the other way;
+- won (or an inquiry closed): the hold goes back, `reserved` -> `available` (`dispute_release:<id>`);
+- lost: the hold pays for it (`reserved` debited), the platform bears the rest (`platform:dispute_losses`),
+  and what the provider withheld leaves `provider:<p>:disputed` (`dispute_loss:<id>`).
+Who bears a loss (payee or platform) and the fee by policy comes with the refund-policy work.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Sum
+
+from core.audit import record_audit
+from ledger import accounts
+from ledger.accounts import AccountSpec
+from ledger.models import AccountKind, BalanceRule, LedgerTransaction
+from ledger.money import Money, allocate
+from ledger.services import Posting, credit, debit, post_transaction
+from payments.models import Order, Payment
+from payments.providers.base import DisputeBalanceMove, ProviderDisputeState
+from refunds.models import Dispute, DisputeStatus, RefundLine, RefundStatus
+
+FINAL = {DisputeStatus.WON, DisputeStatus.LOST, DisputeStatus.WARNING_CLOSED}
+
+
+def provider_disputed(provider: str) -> AccountSpec:
+    """Money the provider holds back against open disputes (it can never go below zero)."""
+    return AccountSpec(
+        f"provider:{provider}:disputed",
+        AccountKind.ASSET,
+        BalanceRule.CREDITS_MUST_NOT_EXCEED_DEBITS,
+        name=f"Withheld by {provider} for disputes",
+    )
+
+
+def _unrefunded_payee_shares(order: Order) -> dict[int, int]:
+    shares: dict[int, int] = defaultdict(int)
+    for line in order.lines.all():
+        shares[line.payee_id] += line.payee_share_minor
+    refunded = (
+        RefundLine.objects.filter(order_line__order=order, refund__status=RefundStatus.SUCCEEDED)
+        .values("order_line__payee_id")
+        .annotate(total=Sum("payee_share_minor"))
+    )
+    for row in refunded:
+        shares[row["order_line__payee_id"]] -= row["total"] or 0
+    return {payee_id: amount for payee_id, amount in shares.items() if amount > 0}
+
+
+def _hold_per_payee(order: Order, payment: Payment, amount: int) -> dict[int, int]:
+    """The payees' part of the disputed amount: their unrefunded share in proportion to what is unrefunded."""
+    shares = _unrefunded_payee_shares(order)
+    unrefunded = payment.captured_minor - payment.refunded_minor
+    if not shares or unrefunded <= 0:
+        return {}
+    total = min(sum(shares.values()), amount * sum(shares.values()) // unrefunded)
+    if total <= 0:
+        return {}
+    payee_ids = sorted(shares)
+    return dict(zip(payee_ids, allocate(total, [shares[p] for p in payee_ids]), strict=True))
+
+
+def _hold_split(dispute: Dispute) -> dict[int, int]:
+    """Per payee, what the hold transaction moved into reserved."""
+    split: dict[int, int] = {}
+    hold = LedgerTransaction.objects.filter(idempotency_key=f"dispute_hold:{dispute.pk}").first()
+    if hold is not None:
+        for entry in hold.entries.select_related("account").filter(account__code__endswith=":reserved"):
+            split[entry.account.payee_id] = entry.amount_minor
+    return split
+
+
+def apply_provider_dispute(*, payment: Payment, state: ProviderDisputeState, now: datetime) -> Dispute:
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=payment.order_id)
+        payment = Payment.objects.select_for_update().get(pk=payment.pk)
+        dispute = Dispute.objects.select_for_update().filter(provider_ref=state.provider_ref).first()
+        if dispute is None:
+            dispute = _open(order=order, payment=payment, state=state, now=now)
+        if dispute.status not in FINAL:
+            Dispute.objects.filter(pk=dispute.pk).update(
+                status=state.status,
+                provider_status=state.provider_status,
+                reason=state.reason or dispute.reason,
+                evidence_due_by=state.evidence_due_by or dispute.evidence_due_by,
+                closed_at=now if state.status in FINAL else None,
+            )
+        for move in state.balance_moves:
+            _post_balance_move(dispute=dispute, provider=payment.provider, move=move, now=now)
+        dispute.refresh_from_db()
+        if dispute.status in (DisputeStatus.WON, DisputeStatus.WARNING_CLOSED):
+            _release(dispute=dispute, now=now)
+        elif dispute.status == DisputeStatus.LOST:
+            _settle_loss(dispute=dispute, provider=payment.provider, now=now)
+    return dispute
+
+
+def _open(*, order: Order, payment: Payment, state: ProviderDisputeState, now: datetime) -> Dispute:
+    dispute = Dispute.objects.create(
+        order=order,
+        payment=payment,
+        provider_ref=state.provider_ref,
+        amount_minor=state.amount.amount_minor,
+        currency=state.amount.currency,
+        reason=state.reason,
+        status=DisputeStatus.OPEN,
+        provider_status=state.provider_status,
+        evidence_due_by=state.evidence_due_by,
+        opened_at=now,
+    )
+    hold = _hold_per_payee(order, payment, state.amount.amount_minor)
+    if hold:
+        postings: list[Posting] = []
+        for payee_id, amount in hold.items():
+            postings.append(debit(accounts.payee_available(payee_id), Money(amount, dispute.currency)))
+            postings.append(credit(accounts.payee_reserved(payee_id), Money(amount, dispute.currency)))
+        post_transaction(
+            idempotency_key=f"dispute_hold:{dispute.pk}",
+            kind="dispute_hold",
+            entries=postings,
+            occurred_at=now,
+            memo=f"Dispute {dispute.provider_ref} opened: payee share held",
+            metadata={"dispute": dispute.pk, "order": str(order.token)},
+        )
+        Dispute.objects.filter(pk=dispute.pk).update(held_minor=sum(hold.values()))
+    record_audit(
+        action="dispute.opened",
+        actor_label=payment.provider,
+        obj=dispute,
+        now=now,
+        amount_minor=dispute.amount_minor,
+        currency=dispute.currency,
+        message=state.reason,
+    )
+    dispute.refresh_from_db()
+    return dispute
+
+
+def _post_balance_move(*, dispute: Dispute, provider: str, move: DisputeBalanceMove, now: datetime) -> None:
+    amount, fee = move.amount.amount_minor, move.fee.amount_minor
+    currency = move.amount.currency
+    clearing, disputed = accounts.provider_clearing(provider), provider_disputed(provider)
+    postings: list[Posting] = []
+    if amount < 0:
+        postings += [debit(disputed, Money(-amount, currency)), credit(clearing, Money(-amount, currency))]
+    elif amount > 0:
+        postings += [debit(clearing, Money(amount, currency)), credit(disputed, Money(amount, currency))]
+    if fee > 0:
+        postings += [
+            debit(accounts.PLATFORM_PROVIDER_FEES, Money(fee, currency)),
+            credit(clearing, Money(fee, currency)),
+        ]
+    elif fee < 0:
+        postings += [
+            debit(clearing, Money(-fee, currency)),
+            credit(accounts.PLATFORM_PROVIDER_FEES, Money(-fee, currency)),
+        ]
+    if postings:
+        post_transaction(
+            idempotency_key=f"dispute_balance:{move.provider_ref}",
+            kind="dispute_balance",
+            entries=postings,
+            occurred_at=now,
+            memo=f"Dispute {dispute.provider_ref}: {provider} balance move",
+            metadata={"dispute": dispute.pk},
+        )
+
+
+def _withheld(dispute: Dispute, provider: str) -> int:
+    """What the provider still withholds for this dispute, from its balance moves in the ledger."""
+    withheld = 0
+    code = provider_disputed(provider).code
+    moves = LedgerTransaction.objects.filter(kind="dispute_balance", metadata__dispute=dispute.pk)
+    for entry in (e for tx in moves.prefetch_related("entries__account") for e in tx.entries.all()):
+        if entry.account.code == code:
+            withheld += entry.amount_minor if entry.direction == "debit" else -entry.amount_minor
+    return withheld
+
+
+def _release(*, dispute: Dispute, now: datetime) -> None:
+    split = _hold_split(dispute)
+    if not split:
+        return
+    postings: list[Posting] = []
+    for payee_id, amount in sorted(split.items()):
+        postings.append(debit(accounts.payee_reserved(payee_id), Money(amount, dispute.currency)))
+        postings.append(credit(accounts.payee_available(payee_id), Money(amount, dispute.currency)))
+    post_transaction(
+        idempotency_key=f"dispute_release:{dispute.pk}",
+        kind="dispute_release",
+        entries=postings,
+        occurred_at=now,
+        memo=f"Dispute {dispute.provider_ref} closed in our favour: hold released",
+        metadata={"dispute": dispute.pk},
+    )
+
+
+def _settle_loss(*, dispute: Dispute, provider: str, now: datetime) -> None:
+    currency = dispute.currency
+    split = _hold_split(dispute)
+    held = sum(split.values())
+    withheld = max(0, min(_withheld(dispute, provider), dispute.amount_minor))
+    postings: list[Posting] = [
+        debit(accounts.payee_reserved(payee_id), Money(amount, currency)) for payee_id, amount in sorted(split.items())
+    ]
+    postings.append(debit(accounts.PLATFORM_DISPUTE_LOSSES, Money(dispute.amount_minor - held, currency)))
+    postings.append(credit(provider_disputed(provider), Money(withheld, currency)))
+    postings.append(credit(accounts.provider_clearing(provider), Money(dispute.amount_minor - withheld, currency)))
+    post_transaction(
+        idempotency_key=f"dispute_loss:{dispute.pk}",
+        kind="dispute_loss",
+        entries=postings,
+        occurred_at=now,
+        memo=f"Dispute {dispute.provider_ref} lost",
+        metadata={"dispute": dispute.pk},
+    )
+    record_audit(
+        action="dispute.lost",
+        actor_label=provider,
+        obj=dispute,
+        amount_minor=dispute.amount_minor,
+        currency=currency,
+        now=now,
+    )
