@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Sum
@@ -383,3 +383,16 @@ def _ingest_provider_refund(*, order: Order, payment: Payment, state: ProviderRe
         now=now,
     )
     return refund
+
+
+def resend_stuck_refunds(*, now: datetime, older_than: timedelta = timedelta(minutes=15)) -> int:
+    """Janitor: refunds approved or processing for a while (their task was lost, or its retries ran out on
+    an unknown outcome) are sent again. The provider call reuses the refund's idempotency key, so a refund
+    that did happen is only confirmed, never made twice."""
+    stuck = Refund.objects.filter(
+        status__in=[RefundStatus.APPROVED, RefundStatus.PROCESSING], updated_at__lt=now - older_than
+    )
+    ids = list(stuck.order_by("updated_at").values_list("pk", flat=True)[:200])
+    for refund_id in ids:
+        _queue_execution(Refund(pk=refund_id))
+    return len(ids)

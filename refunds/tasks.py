@@ -17,3 +17,12 @@ def execute_refund(self, *, refund_id: int, **kwargs) -> None:
     from refunds.services import execute_refund as execute
 
     execute(refund_id=refund_id, now=timezone.now())
+
+
+@shared_task
+def resend_stuck_refunds(**kwargs) -> int:
+    from django.utils import timezone
+
+    from refunds.services import resend_stuck_refunds as resend
+
+    return resend(now=timezone.now())

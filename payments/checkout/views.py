@@ -12,21 +12,12 @@ from django_ratelimit.decorators import ratelimit
 
 from core.errors import DomainError
 from payments.checkout.forms import ChooseMethodForm, PaymentLinkForm
+from payments.checkout.messages import failure_message
 from payments.models import OrderStatus, PaymentLink, PaymentStatus
 from payments.providers.registry import checkout_providers
 from payments.selectors import latest_payment, order_by_token
 from payments.services.checkout import start_payment, sync_payment_from_provider
 from payments.services.orders import LineInput, create_order, expire_order
-
-# Plain-language explanations of why a payment did not go through.
-FAILURE_MESSAGES = {
-    "card_declined": "Your bank declined the payment. Try another card or payment method.",
-    "insufficient_funds": "There were not enough funds available. Try another card or payment method.",
-    "expired_card": "The card has expired. Try another card.",
-    "do_not_honor": "Your bank declined the payment without giving a reason. Contact your bank or try another card.",
-    "authentication_failed": "The 3-D Secure check did not succeed. You can try again.",
-}
-GENERIC_FAILURE = "The payment did not go through. No money was taken. You can try again."
 
 
 @require_http_methods(["GET", "POST"])
@@ -139,7 +130,7 @@ def return_page(request: HttpRequest, token) -> HttpResponse:
     state = _buyer_state(order, payment)
     failure = ""
     if state == "failed" and payment is not None:
-        failure = FAILURE_MESSAGES.get(payment.failure_code, GENERIC_FAILURE)
+        failure = failure_message(payment.failure_code)
     return render(
         request,
         "checkout/return.html",
