@@ -1,10 +1,60 @@
-from django.contrib import admin
+"""Payees (editable, audited, with their Stripe Connect status and onboarding), payouts and connected
+accounts' bank payouts (view only: they change through `commissions.payouts` and Stripe's webhooks)."""
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.utils import display_for_value
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from commissions.models import Payee
-from core.admin_tools import AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin, money
+from commissions.models import ConnectedAccountPayout, Payee, Payout
+from commissions.services import start_stripe_onboarding
+from core.admin_tools import (
+    EMPTY,
+    AuditedAdminMixin,
+    CurrencyTotalsMixin,
+    NoDeleteMixin,
+    ReadOnlyAdminMixin,
+    SafeHistoryAdmin,
+    admin_link,
+    changelist_link,
+    external_link,
+    money,
+    money_field,
+    provider_link,
+)
 from core.templatetags.money import bps_percent
 from ledger.selectors import payee_balances
+from payments.providers.base import (
+    ProviderConfigurationError,
+    ProviderError,
+    ProviderOutcomeUnknown,
+    ProviderUnavailable,
+)
+from payments.providers.registry import get_provider
+
+STRIPE_CONNECT_FIELDS = [
+    "stripe_account_link",
+    "charges_enabled",
+    "payouts_enabled",
+    "details_submitted",
+    "stripe_requirements_due",
+    "last_synced",
+    "stripe_onboarding_links",
+]
+
+
+def readable_requirement(code: str) -> str:
+    """Stripe's requirement ids in words: "tos_acceptance.date" -> "Tos acceptance › date"."""
+    text = str(code).replace("_", " ").replace(".", " › ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def onboarding_return_url(payee: Payee) -> str:
+    """Where Stripe sends staff back after (or to renew) an onboarding started from the admin: the payee's
+    page here. Payees onboarding themselves get the portal's (commissions.api)."""
+    return settings.PUBLIC_BASE_URL + reverse("admin:commissions_payee_change", args=[payee.pk])
 
 
 @admin.register(Payee)
@@ -20,21 +70,30 @@ class PayeeAdmin(AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
         "email",
         "commission",
         "status",
+        "stripe_payouts_enabled",
         "created_at",
     ]
     list_display_links = ["id", "legal_name"]
-    list_filter = ["kind", "status", "country"]
-    search_fields = ["legal_name", "display_name", "email", "vat_id"]
+    list_filter = ["kind", "status", "country", "stripe_payouts_enabled"]
+    search_fields = ["legal_name", "display_name", "email", "vat_id", "stripe_account_id"]
     ordering = ["legal_name", "pk"]
     autocomplete_fields = ["portal_user"]
+    actions = ["start_onboarding"]
     fieldsets = [
         (None, {"fields": ["kind", "legal_name", "display_name", "country", "email", "vat_id", "status"]}),
         ("Commission", {"fields": ["commission_bps"]}),
         ("Portal", {"fields": ["portal_user"]}),
-        ("Ledger", {"fields": ["ledger_balances"]}),
+        ("Stripe Connect", {"fields": STRIPE_CONNECT_FIELDS}),
+        ("Ledger", {"fields": ["ledger_balances", "payouts"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
-    readonly_fields = ["ledger_balances", "created_at", "updated_at"]
+    readonly_fields = [*STRIPE_CONNECT_FIELDS, "ledger_balances", "payouts", "created_at", "updated_at"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:  # a new payee has no account at Stripe yet
+            return [(name, options) for name, options in fieldsets if name != "Stripe Connect"]
+        return fieldsets
 
     @admin.display(description="commission", ordering="commission_bps")
     def commission(self, obj):
@@ -68,3 +127,179 @@ class PayeeAdmin(AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
             "<th>reserved</th><th>total</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+    @admin.display(description="payouts")
+    def payouts(self, obj):
+        if obj is None or obj.pk is None:
+            return EMPTY
+        return format_html(
+            "{} · {}",
+            changelist_link("commissions.payout", "Payouts to this payee", payee__id__exact=obj.pk),
+            changelist_link(
+                "commissions.connectedaccountpayout", "Bank payouts from its Stripe account", payee__id__exact=obj.pk
+            ),
+        )
+
+    # --- Stripe Connect ---------------------------------------------------------------------------------
+    @admin.display(description="Stripe account")
+    def stripe_account_link(self, obj):
+        if obj is None or not obj.stripe_account_id:
+            return "Not onboarded yet (use the “Start Stripe onboarding” action on the payee list)."
+        return provider_link("stripe", "account", obj.stripe_account_id)
+
+    @admin.display(description="charges enabled", boolean=True)
+    def charges_enabled(self, obj):
+        return obj is not None and obj.stripe_charges_enabled
+
+    @admin.display(description="payouts enabled", boolean=True)
+    def payouts_enabled(self, obj):
+        return obj is not None and obj.stripe_payouts_enabled
+
+    @admin.display(description="details submitted", boolean=True)
+    def details_submitted(self, obj):
+        return obj is not None and obj.stripe_details_submitted
+
+    @admin.display(description="last synced from Stripe")
+    def last_synced(self, obj):
+        if obj is None or obj.stripe_synced_at is None:
+            return "Never (no account.updated received yet)"
+        return display_for_value(obj.stripe_synced_at, EMPTY)
+
+    @admin.display(description="requirements currently due")
+    def stripe_requirements_due(self, obj):
+        if obj is None or obj.stripe_synced_at is None:
+            return "Not known yet (Stripe reports them in account.updated)."
+        requirements = obj.stripe_requirements if isinstance(obj.stripe_requirements, dict) else {}
+        due = requirements.get("currently_due") or []
+        past_due = set(requirements.get("past_due") or [])
+        disabled = requirements.get("disabled_reason")
+        if not due:
+            shown = "None"
+        else:
+            shown = format_html(
+                '<ul class="tollgate-requirements">{}</ul>',
+                format_html_join(
+                    "",
+                    "<li>{} <code>{}</code>{}</li>",
+                    ((readable_requirement(code), code, " (past due)" if code in past_due else "") for code in due),
+                ),
+            )
+        if disabled:
+            shown = format_html("{}<p>Disabled: {}</p>", shown, readable_requirement(disabled))
+        return shown
+
+    def has_onboard_permission(self, request) -> bool:
+        return request.user.has_perm(f"{self.opts.app_label}.onboard_payee")
+
+    @admin.action(description="Start Stripe onboarding", permissions=["onboard"])
+    def start_onboarding(self, request, queryset):
+        """Create the payee's Express account (once) and a fresh Account Link, shown to copy or open."""
+        payees = list(queryset.order_by("pk")[:2])
+        if len(payees) != 1:
+            self.message_user(request, "Select exactly one payee to start its Stripe onboarding.", messages.WARNING)
+            return
+        payee = payees[0]
+        back = onboarding_return_url(payee)
+        try:
+            if not get_provider("stripe").is_configured():  # a secret key and a webhook secret (account.updated)
+                raise ProviderConfigurationError("Stripe is not configured", code="stripe_not_configured")
+            url = start_stripe_onboarding(
+                payee=payee, return_url=back, refresh_url=back, now=timezone.now(), actor=request.user
+            )
+        except ProviderConfigurationError:
+            self.message_user(
+                request,
+                f"{payee}: Stripe is not configured on this server (STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRETS); "
+                "nothing was sent.",
+                messages.ERROR,
+            )
+            return
+        except (ProviderUnavailable, ProviderOutcomeUnknown):
+            self.message_user(
+                request,
+                f"{payee}: Stripe did not answer. Try again in a moment (Stripe recognises the retry: no second "
+                "account).",
+                messages.ERROR,
+            )
+            return
+        except ProviderError as exc:
+            self.message_user(request, f"{payee}: Stripe refused the onboarding: {exc}", messages.ERROR)
+            return
+        payee.refresh_from_db()
+        self.message_user(
+            request,
+            format_html(
+                "{}: Stripe onboarding link for account {} (single use, expires in minutes): {}",
+                payee,
+                payee.stripe_account_id,
+                external_link(url, url),
+            ),
+            messages.SUCCESS,
+        )
+
+
+# --- Payouts -----------------------------------------------------------------------------------------
+
+
+@admin.register(Payout)
+class PayoutAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
+    list_display = ["id", "payee_link", "amount", "status", "transfer_link", "reversed_amount", "created_at", "paid_at"]
+    list_filter = ["status", "currency"]
+    list_select_related = ["payee"]
+    date_hierarchy = "created_at"
+    search_fields = ["provider_ref", "payee__legal_name", "payee__display_name"]
+    ordering = ["-created_at", "-pk"]
+    totals_fields = [("amount_minor", "Amount"), ("reversed_minor", "Reversed")]
+    fieldsets = [
+        (None, {"fields": ["payee_link", "method", "status", "transfer_link", "attempts", "failure_message"]}),
+        ("Money", {"fields": ["currency", "amount", "reversed_amount"]}),
+        ("Dates", {"fields": ["created_at", "paid_at", "updated_at"]}),
+    ]
+    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
+
+    amount = money_field("amount_minor", "amount")
+    reversed_amount = money_field("reversed_minor", "reversed")
+
+    @admin.display(description="payee", ordering="payee__legal_name")
+    def payee_link(self, obj):
+        return admin_link(obj.payee)
+
+    @admin.display(description="transfer", ordering="provider_ref")
+    def transfer_link(self, obj):
+        provider = "stripe" if obj.method == Payout.Method.STRIPE_TRANSFER else obj.method
+        return provider_link(provider, "transfer", obj.provider_ref)
+
+
+@admin.register(ConnectedAccountPayout)
+class ConnectedAccountPayoutAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Payouts from payees' Stripe accounts to their banks (payout.* events), for information: the money
+    left our books when it was transferred."""
+
+    list_display = ["provider_ref", "payee_link", "account_link", "amount", "status", "arrival_date", "updated_at"]
+    list_filter = ["status", "currency"]
+    list_select_related = ["payee"]
+    search_fields = ["provider_ref", "account_ref", "payee__legal_name"]
+    ordering = ["-updated_at", "-pk"]
+    totals_fields = [("amount_minor", "Amount")]
+    fields = [
+        "provider_ref",
+        "payee_link",
+        "account_link",
+        "status",
+        "failure_message",
+        "currency",
+        "amount",
+        "arrival_date",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    amount = money_field("amount_minor", "amount")
+
+    @admin.display(description="payee", ordering="payee__legal_name")
+    def payee_link(self, obj):
+        return admin_link(obj.payee) if obj.payee_id else EMPTY
+
+    @admin.display(description="Stripe account", ordering="account_ref")
+    def account_link(self, obj):
+        return provider_link("stripe", "account", obj.account_ref)

@@ -46,6 +46,7 @@ class Payee(models.Model):
     history = HistoricalRecords()
 
     class Meta:
+        permissions = [("onboard_payee", "Can start a payee's Stripe onboarding")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(commission_bps__isnull=True) | Q(commission_bps__lte=10000),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 
 from commissions.models import ConnectedAccountPayout, Payee
 from core.audit import record_audit
@@ -37,26 +38,35 @@ def create_payee(
     return payee
 
 
-def apply_connected_account_state(*, state, now: datetime) -> bool:
-    """Keep a payee's Connect status in sync with account.updated. False if no payee has that account."""
+def apply_connected_account_state(*, state, now: datetime, occurred_at: datetime | None = None) -> bool:
+    """Keep a payee's Connect status in sync with account.updated. False if no payee has that account.
+
+    Events arrive in any order: each carries a snapshot of the account as of its `occurred_at` (the event's
+    creation), so one older than the snapshot already applied is skipped and never undoes a newer one.
+    `stripe_synced_at` is the time of the snapshot applied."""
     payee = Payee.objects.filter(stripe_account_id=state.account_ref).first()
     if payee is None and state.our_payee_id is not None:
         payee = Payee.objects.filter(pk=state.our_payee_id, stripe_account_id__isnull=True).first()
     if payee is None:
         return False
+    as_of = occurred_at or now
     changed = (payee.stripe_charges_enabled, payee.stripe_payouts_enabled) != (
         state.charges_enabled,
         state.payouts_enabled,
     )
-    Payee.objects.filter(pk=payee.pk).update(
-        stripe_account_id=state.account_ref,
-        stripe_charges_enabled=state.charges_enabled,
-        stripe_payouts_enabled=state.payouts_enabled,
-        stripe_details_submitted=state.details_submitted,
-        stripe_requirements=state.requirements,
-        stripe_synced_at=now,
+    applied = (
+        Payee.objects.filter(pk=payee.pk)
+        .filter(Q(stripe_synced_at__isnull=True) | Q(stripe_synced_at__lte=as_of))
+        .update(
+            stripe_account_id=state.account_ref,
+            stripe_charges_enabled=state.charges_enabled,
+            stripe_payouts_enabled=state.payouts_enabled,
+            stripe_details_submitted=state.details_submitted,
+            stripe_requirements=state.requirements,
+            stripe_synced_at=as_of,
+        )
     )
-    if changed:
+    if applied and changed:
         record_audit(
             action="payee.connect_status",
             actor_label="stripe",

@@ -65,6 +65,26 @@ def admin_link(obj, text: str | None = None) -> str:
     return format_html('<a href="{}">{}</a>', url, text if text is not None else obj)
 
 
+def external_link(url: str, text: str) -> str:
+    """A link out of the back office (a provider's dashboard), in a new tab that gets no handle on ours."""
+    if not url:
+        return text or EMPTY
+    return format_html('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>', url, text)
+
+
+def provider_link(provider: str, kind: str, ref: str | None) -> str:
+    """A provider's reference, linked to the object in the provider's dashboard where there is one (Stripe:
+    test or live by the configured key; `kind` is one of `stripe.adapter.dashboard_url`'s kinds), plain
+    text otherwise (the sandbox)."""
+    if not ref:
+        return EMPTY
+    if provider == "stripe":
+        from payments.providers.stripe.adapter import dashboard_url
+
+        return external_link(dashboard_url(kind, ref), ref)
+    return ref
+
+
 def changelist_link(model: str, text: str, **filters: Any) -> str:
     """A link to a changelist, filtered: `changelist_link("refunds.refund", "refunds", order__id__exact=1)`.
     The model is named by label, so an app links to another's admin without importing its models."""

@@ -52,6 +52,8 @@ class ErrorCode(StrEnum):
     PAYMENT_IN_PROGRESS = "payment_in_progress"
     PROVIDER_NOT_AVAILABLE = "provider_not_available"
     PROVIDER_UNAVAILABLE = "provider_unavailable"
+    PROVIDER_NOT_CONFIGURED = "provider_not_configured"
+    PROVIDER_REJECTED = "provider_rejected"
     PAYMENT_LINK_INACTIVE = "payment_link_inactive"
     # refunds
     REFUND_EXCEEDS_CAPTURED = "refund_exceeds_captured"

@@ -22,6 +22,7 @@ from core.admin_tools import (
     money,
     money_field,
     pretty_json,
+    provider_link,
 )
 from core.errors import DomainError
 from core.templatetags.money import bps_percent
@@ -179,7 +180,7 @@ class PaymentAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
     list_filter = ["provider", "status", "needs_review", "review_reason", "currency"]
     list_select_related = ["order"]
     date_hierarchy = "created_at"
-    search_fields = ["provider_ref", "provider_payment_ref", "order__token", "order__reference"]
+    search_fields = ["provider_ref", "provider_payment_ref", "provider_charge_ref", "order__token", "order__reference"]
     ordering = ["-created_at", "-pk"]
     totals_fields = [
         ("amount_minor", "Amount"),
@@ -190,12 +191,22 @@ class PaymentAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
     fieldsets = [
         (
             None,
-            {"fields": ["order_link", "provider", "status", "settles_order", "provider_ref", "provider_payment_ref"]},
+            {
+                "fields": [
+                    "order_link",
+                    "provider",
+                    "status",
+                    "settles_order",
+                    "checkout_ref",
+                    "payment_ref",
+                    "charge_ref",
+                ]
+            },
         ),
         ("Money", {"fields": ["currency", "amount", "captured", "refunded", "fee"]}),
         ("Review", {"fields": ["needs_review", "review_reason", "failure_code", "failure_message", "fraud_status"]}),
         ("Dates", {"fields": ["created_at", "status_changed_at", "succeeded_at", "updated_at"]}),
-        ("Related", {"fields": ["webhook_events", "refunds", "checkout_url"]}),
+        ("Related", {"fields": ["webhook_events", "refunds", "disputes", "checkout_url"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
 
@@ -208,6 +219,18 @@ class PaymentAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
     def order_link(self, obj):
         return admin_link(obj.order, obj.order.short_token)
 
+    @admin.display(description="provider ref (checkout session)")
+    def checkout_ref(self, obj):
+        return provider_link(obj.provider, "session", obj.provider_ref)
+
+    @admin.display(description="provider payment ref (payment intent)")
+    def payment_ref(self, obj):
+        return provider_link(obj.provider, "payment", obj.provider_payment_ref)
+
+    @admin.display(description="provider charge ref")
+    def charge_ref(self, obj):
+        return provider_link(obj.provider, "charge", obj.provider_charge_ref)
+
     @admin.display(description="webhook events")
     def webhook_events(self, obj):
         return changelist_link("payments.webhookevent", "Events for this payment", payment__id__exact=obj.pk)
@@ -215,6 +238,10 @@ class PaymentAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
     @admin.display(description="refunds")
     def refunds(self, obj):
         return changelist_link("refunds.refund", "Refunds of this payment", payment__id__exact=obj.pk)
+
+    @admin.display(description="disputes")
+    def disputes(self, obj):
+        return changelist_link("refunds.dispute", "Disputes of this payment", payment__id__exact=obj.pk)
 
 
 # --- Payment links -----------------------------------------------------------------------------------

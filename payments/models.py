@@ -159,6 +159,9 @@ class Payment(models.Model):
     provider_payment_ref = models.CharField(
         max_length=255, blank=True, help_text="The provider's payment/charge object, once known"
     )
+    provider_charge_ref = models.CharField(
+        max_length=255, blank=True, help_text="The provider's charge, where it is apart from the payment (Stripe)"
+    )
     amount_minor = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     status = models.CharField(

@@ -32,8 +32,22 @@ class PayeeOutputSerializer(serializers.ModelSerializer):
             "vat_id",
             "commission_bps",
             "status",
+            "stripe_account_id",
+            "stripe_charges_enabled",
+            "stripe_payouts_enabled",
             "created_at",
         ]
+        # The Connect status is Stripe's to set (account.updated), never the client's.
+        read_only_fields = ["stripe_account_id", "stripe_charges_enabled", "stripe_payouts_enabled"]
 
     def get_object(self, obj) -> str:
         return "payee"
+
+
+class StripeOnboardingLinkSerializer(serializers.Serializer):
+    object = serializers.SerializerMethodField()
+    url = serializers.URLField(help_text="Stripe's onboarding page for the payee; single use, expires in minutes")
+    account = serializers.CharField(help_text="The payee's Stripe Connect account (acct_...)")
+
+    def get_object(self, obj) -> str:
+        return "stripe_onboarding_link"

@@ -46,6 +46,7 @@ class ProviderPaymentState:
     captured: Money | None = None
     fee: Money | None = None
     provider_payment_ref: str = ""
+    provider_charge_ref: str = ""  # the settled charge, where the provider has one apart from the payment
     failure_code: str = ""
     failure_message: str = ""
     raw_status: str = ""

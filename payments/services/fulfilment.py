@@ -93,6 +93,11 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
         failure_code="",
         failure_message="",
     )
+    if state.provider_charge_ref:
+        # Learnt with the success or on a later look at it (a session event carries no charge).
+        Payment.objects.filter(pk=payment.pk, provider_charge_ref="").update(
+            provider_charge_ref=state.provider_charge_ref
+        )
     if not first_time:
         return _post_fee(payment=payment, fee=state.fee, now=now)
 

@@ -100,7 +100,7 @@ def handle_dispute(provider_name: str, event: ProviderEvent, now: datetime) -> O
 def handle_account(provider_name: str, event: ProviderEvent, now: datetime) -> Outcome:
     from commissions.services import apply_connected_account_state
 
-    applied = apply_connected_account_state(state=event.account_state, now=now)
+    applied = apply_connected_account_state(state=event.account_state, now=now, occurred_at=event.occurred_at)
     return ("processed" if applied else "ignored"), None
 
 

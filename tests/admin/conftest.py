@@ -1,9 +1,11 @@
 """Back-office fixtures: orders, payments, webhook events and refunds made through the real services, and
-staff clients holding exactly the permissions a test names."""
+staff clients holding exactly the permissions a test names. Stripe is the fake of tests/payments/stripe
+(the real SDK talking HTTP to it through `responses`)."""
 
 from __future__ import annotations
 
 import pytest
+import responses
 from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
@@ -16,6 +18,9 @@ from payments.services.checkout import start_payment
 from payments.services.orders import LineInput, create_order
 from payments.webhooks.services import process_webhook_event, store_event
 from tests.factories import PayeeFactory, StaffFactory
+from tests.payments.stripe.fake import FakeStripe
+
+STRIPE_WEBHOOK_SECRET = "whsec_test_admin"
 
 
 @pytest.fixture
@@ -88,3 +93,16 @@ def staff_client(db):
 @pytest.fixture
 def other_payee(db):
     return PayeeFactory(legal_name="Eventy Brno s.r.o.", kind="organizer")
+
+
+@pytest.fixture
+def fake_stripe(settings, monkeypatch):
+    """Stripe configured with a test key and faked at the HTTP layer (as tests/payments/stripe/conftest.py)."""
+    settings.STRIPE_SECRET_KEY = "sk_test_fake"
+    settings.STRIPE_WEBHOOK_SECRETS = [STRIPE_WEBHOOK_SECRET]
+    settings.STRIPE_API_BASE = ""
+    monkeypatch.setattr("stripe._http_client.HTTPClient._sleep_time_seconds", lambda self, *a, **k: 0)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        fake = FakeStripe(mock)
+        yield fake
+    assert not fake.spec_errors, f"requests not valid against Stripe's spec: {fake.spec_errors}"

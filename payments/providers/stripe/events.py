@@ -83,6 +83,7 @@ def payment_intent_state(pi: dict[str, Any], *, session_id: str = "") -> Provide
         captured=captured,
         fee=charge_fee(pi.get("latest_charge"), pi["currency"]) if mapped == "succeeded" else None,
         provider_payment_ref=str(pi["id"]),
+        provider_charge_ref=_id(pi.get("latest_charge")) if mapped == "succeeded" else "",
         failure_code=str(error.get("decline_code") or error.get("code") or "") if mapped == "failed" else "",
         failure_message=str(error.get("message") or "")[:300] if mapped == "failed" else "",
         raw_status=str(status),

@@ -70,6 +70,7 @@ class FakeStripe:
     faults: list[Fault] = field(default_factory=list)
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     idempotency: dict[str, tuple[dict[str, Any], int, dict[str, Any]]] = field(default_factory=dict)
+    idempotency_stored_at: dict[str, float] = field(default_factory=dict)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -82,6 +83,14 @@ class FakeStripe:
 
     def posts(self, path_prefix: str = "") -> list[Recorded]:
         return [r for r in self.requests if r.method == "POST" and r.path.startswith(path_prefix)]
+
+    def prune_idempotency_keys(self, older_than: float = 24 * 3600) -> int:
+        """Stripe may prune keys after 24 h: a key reused after that creates a new object."""
+        cutoff = time.time() - older_than
+        old = [key for key, stored in self.idempotency_stored_at.items() if stored < cutoff]
+        for key in old:
+            del self.idempotency[key], self.idempotency_stored_at[key]
+        return len(old)
 
     def fail(self, path: str, kind: str, times: int = 1) -> None:
         self.faults.append(Fault(path, kind, times))
@@ -127,6 +136,7 @@ class FakeStripe:
         status, body = self._route(method, path, params, query)
         if method == "POST" and key:
             self.idempotency[key] = (params, status, body)
+            self.idempotency_stored_at[key] = time.time()
         self.requests.append(Recorded(method, path, params, key, status))
         if fault is not None and fault.kind == "lost":
             raise requests.exceptions.ReadTimeout("fake: the answer was lost")
@@ -473,9 +483,19 @@ class FakeStripe:
     def transfer_events(self, transfer_id: str, event_type: str = "transfer.created") -> list[dict[str, Any]]:
         return [self.event(event_type, _copy(self.objects[transfer_id]))]
 
-    def bank_payout(self, account_id: str, amount: int, currency: str, status: str = "paid") -> list[dict[str, Any]]:
+    def dashboard_reverse_transfer(self, transfer_id: str, amount: int) -> list[dict[str, Any]]:
+        """Someone reverses (part of) a transfer in the Stripe dashboard."""
+        status, _ = self._create_reversal(transfer_id, params={"amount": str(amount)}, query={})
+        assert status == 200
+        return self.transfer_events(transfer_id, "transfer.reversed")
+
+    def bank_payout(
+        self, account_id: str, amount: int, currency: str, status: str = "paid", *, payout_id: str | None = None
+    ) -> list[dict[str, Any]]:
+        """A connected account's payout to its bank reaches `status` (payout.paid|failed|canceled, else
+        payout.updated); pass the id of an earlier one for another status of the same payout."""
         payout = {
-            "id": self.new_id("po"),
+            "id": payout_id or self.new_id("po"),
             "object": "payout",
             "amount": amount,
             "currency": currency,
@@ -483,7 +503,50 @@ class FakeStripe:
             "arrival_date": int(time.time()) + 86400,
             "failure_message": "The bank account was closed." if status == "failed" else None,
         }
-        return [self.event(f"payout.{status}", payout, account=account_id)]
+        event_type = f"payout.{status}" if status in ("paid", "failed", "canceled") else "payout.updated"
+        return [self.event(event_type, payout, account=account_id)]
+
+    # --- reading back ------------------------------------------------------------------------------------
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [o for o in self.objects.values() if o.get("object") == kind]
+
+    def refunds_of(self, pi_id: str) -> list[dict[str, Any]]:
+        return [r for r in self.of_type("refund") if r["payment_intent"] == pi_id]
+
+    def balance_parts(self, currency: str) -> dict[str, int]:
+        """The platform's Stripe balance in `currency`, by what moved it (each part signed)."""
+        cur = currency.lower()
+        charges = [t for t in self.of_type("balance_transaction") if t["type"] == "charge" and t["currency"] == cur]
+        disputes = [d for d in self.of_type("dispute") if d["currency"] == cur]
+        moves = [m for d in disputes for m in d["balance_transactions"]]
+        transfers = [t for t in self.of_type("transfer") if t["currency"] == cur]
+        return {
+            "charges": sum(t["amount"] for t in charges),
+            "fees": -sum(t["fee"] for t in charges),
+            "refunds": -sum(
+                r["amount"]
+                for r in self.of_type("refund")
+                if r["currency"] == cur and r["status"] not in ("failed", "canceled")
+            ),
+            "dispute_withdrawals": sum(m["amount"] for m in moves if m["amount"] < 0),
+            "dispute_fees": -sum(m["fee"] for m in moves),
+            "dispute_reinstatements": sum(m["amount"] for m in moves if m["amount"] > 0),
+            "transfers": -sum(t["amount"] for t in transfers),
+            "transfer_reversals": sum(t["amount_reversed"] for t in transfers),
+        }
+
+    def balance(self, currency: str) -> int:
+        """charges - fees - refunds - dispute withdrawals - dispute fees + reinstatements - transfers + reversals."""
+        return sum(self.balance_parts(currency).values())
+
+    def withheld(self, currency: str) -> int:
+        """What Stripe has withdrawn for disputes not lost (yet), and may still give back."""
+        return -sum(
+            move["amount"]
+            for dispute in self.of_type("dispute")
+            if dispute["currency"] == currency.lower() and dispute["status"] != "lost"
+            for move in dispute["balance_transactions"]
+        )
 
     def event(self, event_type: str, obj: dict[str, Any], *, account: str | None = None) -> dict[str, Any]:
         event = {
