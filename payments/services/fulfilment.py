@@ -155,8 +155,17 @@ def sync_payment_fee(*, payment_id: int, now: datetime) -> bool:
         return False
     with transaction.atomic():
         Payment.objects.select_for_update().get(pk=payment_id)
+        _record_charge_ref(payment=payment, state=state)
         _post_fee(payment=payment, fee=state.fee, now=now)
     return True
+
+
+def _record_charge_ref(*, payment: Payment, state: ProviderPaymentState) -> None:
+    # Learnt with the success or on a later look at the payment (a session event carries no charge).
+    if state.provider_charge_ref:
+        Payment.objects.filter(pk=payment.pk, provider_charge_ref="").update(
+            provider_charge_ref=state.provider_charge_ref
+        )
 
 
 def _queue_confirmation(order_id: int) -> None:

@@ -378,6 +378,41 @@ class FakeStripe:
             self.event("payment_intent.succeeded", dict(pi)),
         ]
 
+    def pay_by_bank_debit(self, session_id: str) -> list[dict[str, Any]]:
+        """The buyer completes the session with a delayed method (SEPA Direct Debit): the session is complete
+        but unpaid and the payment intent is processing until the bank answers (`settle_bank_debit`)."""
+        session = self.objects[session_id]
+        pi = self._payment_intent_for(session)
+        pi.update(status="processing", last_payment_error=None)
+        session.update(status="complete", payment_status="unpaid")
+        return [
+            self.event("checkout.session.completed", _public(session)),
+            self.event("payment_intent.processing", dict(pi)),
+        ]
+
+    def settle_bank_debit(self, session_id: str, *, paid: bool) -> list[dict[str, Any]]:
+        """The bank confirms (or refuses) the debit: the async_payment_* event and the payment intent's."""
+        session = self.objects[session_id]
+        if paid:
+            events = self.pay(session_id)  # the charge, its balance transaction, the session paid
+            return [
+                self.event("checkout.session.async_payment_succeeded", _public(session)),
+                events[1],  # payment_intent.succeeded
+            ]
+        pi = self._payment_intent_for(session)
+        pi.update(
+            status="requires_payment_method",
+            last_payment_error={
+                "type": "invalid_request_error",
+                "code": "payment_method_provider_decline",
+                "message": "The debit was refused by the bank.",
+            },
+        )
+        return [
+            self.event("checkout.session.async_payment_failed", _public(session)),
+            self.event("payment_intent.payment_failed", dict(pi)),
+        ]
+
     def _payment_intent_for(self, session: dict[str, Any]) -> dict[str, Any]:
         if session["payment_intent"] is None:
             data = session["_payment_intent_data"]

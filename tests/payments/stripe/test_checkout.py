@@ -203,3 +203,59 @@ def test_jpy_is_zero_decimal_and_sent_unscaled(client, payee, fake_stripe, djang
     assert payment.captured_minor == 3000
     assert payment.fee_minor == 3000 * 150 // 10000 + 25
     assert_conserved(fake_stripe, "JPY")
+
+
+@pytest.mark.parametrize(
+    "delivered",
+    [lambda events: events, lambda events: events[::-1], lambda events: events[:1]],
+    ids=["in_order", "reversed", "session_event_alone"],
+)
+def test_a_bank_debit_is_pending_until_async_payment_succeeded_then_paid_once(
+    client, payee, fake_stripe, django_capture_on_commit_callbacks, delivered
+):
+    order = stripe_order(payee)
+    payment = start_stripe_payment(order)
+    completed = fake_stripe.pay_by_bank_debit(payment.provider_ref)
+
+    deliver_all(client, completed, django_capture_on_commit_callbacks)
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert (payment.status, order.status) == (PaymentStatus.PENDING, OrderStatus.OPEN)
+    assert not LedgerTransaction.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.get(f"/checkout/{order.token}/return/").content.decode()
+    assert "payment received" not in page
+
+    settled = fake_stripe.settle_bank_debit(payment.provider_ref, paid=True)
+    deliver_all(client, delivered(settled), django_capture_on_commit_callbacks)
+    deliver_all(client, completed, django_capture_on_commit_callbacks)  # a late duplicate of the first ones
+
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert (payment.status, payment.captured_minor, payment.fee_minor) == (PaymentStatus.SUCCEEDED, 12900, FEE)
+    assert payment.provider_charge_ref.startswith("ch_")
+    assert order.status == OrderStatus.PAID
+    assert (_tx_count("capture"), _tx_count("provider_fee")) == (1, 1)
+    assert_conserved(fake_stripe)
+
+
+def test_a_refused_bank_debit_fails_the_payment_and_leaves_the_order_payable(
+    client, payee, fake_stripe, django_capture_on_commit_callbacks
+):
+    order = stripe_order(payee)
+    payment = start_stripe_payment(order)
+    events = fake_stripe.pay_by_bank_debit(payment.provider_ref)
+    events += fake_stripe.settle_bank_debit(payment.provider_ref, paid=False)
+
+    assert deliver_all(client, events, django_capture_on_commit_callbacks) == [200] * 4
+
+    payment.refresh_from_db()
+    order.refresh_from_db()
+    assert payment.status == PaymentStatus.FAILED
+    assert payment.failure_code
+    assert order.status == OrderStatus.OPEN
+    assert not LedgerTransaction.objects.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        page = client.get(f"/checkout/{order.token}/return/").content.decode()
+    assert "did not go through" in page
+    assert_conserved(fake_stripe)
