@@ -29,6 +29,7 @@ app.conf.beat_schedule = {
         "task": "payments.tasks.retry_failed_webhook_events",
         "schedule": timedelta(minutes=1),
     },
+    "backfill-webhook-events": {"task": "payments.tasks.backfill_webhook_events", "schedule": timedelta(hours=1)},
     "resend-stuck-refunds": {"task": "refunds.tasks.resend_stuck_refunds", "schedule": timedelta(minutes=5)},
     "sync-stale-payments": {"task": "payments.tasks.sync_stale_payments", "schedule": timedelta(minutes=5)},
     "redeliver-sandbox-events": {

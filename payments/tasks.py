@@ -3,6 +3,7 @@
 import contextlib
 
 from celery import shared_task
+from django.conf import settings
 from django.utils import timezone
 
 from payments.providers.base import ProviderOutcomeUnknown, ProviderUnavailable
@@ -27,6 +28,23 @@ def retry_failed_webhook_events(**kwargs) -> int:
     from payments.webhooks.services import retry_failed_events
 
     return retry_failed_events(now=timezone.now())
+
+
+@shared_task
+def backfill_webhook_events(**kwargs) -> int:
+    """For each configured provider that lists its events: store what never arrived by webhook."""
+    from payments.providers.base import EVENT_BACKFILL, ProviderError
+    from payments.providers.registry import get_provider
+    from payments.webhooks.services import backfill_events, backfill_window_start
+
+    now, stored = timezone.now(), 0
+    for name in settings.TOLLGATE_PROVIDERS:
+        provider = get_provider(name)
+        if EVENT_BACKFILL in provider.capabilities and provider.is_configured():
+            with contextlib.suppress(ProviderError):  # the provider is down: the next run looks again
+                since = backfill_window_start(provider_name=name, now=now)
+                stored += backfill_events(provider_name=name, since=since, now=now).stored
+    return stored
 
 
 @shared_task

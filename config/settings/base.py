@@ -262,6 +262,9 @@ TOLLGATE_IDEMPOTENCY_KEY_TTL = timedelta(hours=48)
 TOLLGATE_IDEMPOTENCY_LOCK_TIMEOUT = timedelta(seconds=60)
 TOLLGATE_WEBHOOK_MAX_ATTEMPTS = 8
 TOLLGATE_WEBHOOK_STUCK_AFTER = timedelta(minutes=2)
+# The hourly backfill asks providers that list their events (Stripe) for undelivered ones this far back;
+# Stripe retries a delivery for up to 3 days.
+TOLLGATE_WEBHOOK_BACKFILL_WINDOW = timedelta(days=3)
 TOLLGATE_WEBHOOK_PROCESSING_TIMEOUT = timedelta(minutes=10)
 
 # Providers, by name -> dotted path of the adapter class. A provider is offered at checkout only when

@@ -27,6 +27,7 @@ VOID = "void"
 TRANSFER = "transfer"
 RECURRING = "recurring"
 EXPIRE_CHECKOUT = "expire_checkout"
+EVENT_BACKFILL = "event_backfill"  # the provider lists past events: missed deliveries can be fetched
 
 
 @dataclass(frozen=True, slots=True)

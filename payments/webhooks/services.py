@@ -149,6 +149,42 @@ def reprocess_webhook_event(*, webhook_event: WebhookEvent, actor, request, now:
     _queue_processing(webhook_event.pk)
 
 
+@dataclass(frozen=True)
+class BackfillResult:
+    listed: int
+    stored: int
+
+
+def backfill_events(
+    *, provider_name: str, since: datetime, now: datetime, undelivered_only: bool = True
+) -> BackfillResult:
+    """Fetch from the provider's events API what its deliveries may not have brought (our endpoint down longer
+    than the provider retries, a delivery refused by mistake) and put it in the inbox. Events already there
+    are duplicates under the inbox's unique key: a backfill never applies anything twice."""
+    provider = get_provider(provider_name)
+    missed = provider.list_missed_events(since=since, undelivered_only=undelivered_only)
+    stored = sum(store_event(provider_name=provider_name, event=event, now=now) is not None for event in missed)
+    if stored:
+        logger.warning("backfilled %s %s event(s) that never arrived by webhook", stored, provider_name)
+    return BackfillResult(listed=len(missed), stored=stored)
+
+
+def backfill_window_start(*, provider_name: str, now: datetime) -> datetime:
+    """Where the periodic backfill looks from: the usual window, or further back to just before the last
+    event we received if we have heard nothing for longer (an outage; all the way if never), never past
+    the 30 days providers keep."""
+    oldest = now - timedelta(days=30)
+    last = (
+        WebhookEvent.objects.filter(provider=provider_name)
+        .order_by("-received_at")
+        .values_list("received_at", flat=True)
+        .first()
+    )
+    if last is None:
+        return oldest
+    return max(oldest, min(now - settings.TOLLGATE_WEBHOOK_BACKFILL_WINDOW, last - timedelta(hours=1)))
+
+
 def resend_stuck_events(*, now: datetime) -> int:
     """Re-queue events whose processing task was lost: `received` for too long (the publish after commit
     can be lost), or `processing` far past any task's time limit (its worker died)."""

@@ -15,8 +15,13 @@ def test_fraud_related_declines_get_the_generic_decline_message(code):
 
 @pytest.mark.parametrize(
     ("code", "words"),
-    [("insufficient_funds", "not enough funds"), ("expired_card", "expired"), ("incorrect_cvc", "security code"),
-     ("authentication_failed", "3-D Secure"), ("processing_error", "try again in a few minutes")],
+    [
+        ("insufficient_funds", "not enough funds"),
+        ("expired_card", "expired"),
+        ("incorrect_cvc", "security code"),
+        ("authentication_failed", "3-D Secure"),
+        ("processing_error", "try again in a few minutes"),
+    ],
 )
 def test_actionable_declines_say_what_to_do(code, words):
     assert words in failure_message(code)

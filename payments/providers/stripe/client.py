@@ -132,6 +132,16 @@ def create_account_link(params: dict[str, Any], *, idempotency_key: str) -> dict
     return _post(client().v1.account_links.create, params, idempotency_key=idempotency_key)
 
 
+def list_events(*, created_gte: int, undelivered_only: bool, starting_after: str = "") -> dict[str, Any]:
+    """One page (newest first, as Stripe lists them) of the events created since `created_gte` (Unix time)."""
+    params: dict[str, Any] = {"created": {"gte": created_gte}, "limit": 100}
+    if undelivered_only:
+        params["delivery_success"] = False  # still being retried, or given up on: what our inbox may lack
+    if starting_after:
+        params["starting_after"] = starting_after
+    return _call("get", client().v1.events.list, params)
+
+
 def verify_event(*, payload: bytes, header: str | None, secrets: list[str], tolerance: int) -> None:
     """Check the Stripe-Signature header against each configured secret (several while one is rolled).
     Raises WebhookRejected with a reason code; never lets a decoding error escape as a 500."""

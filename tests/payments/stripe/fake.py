@@ -34,6 +34,7 @@ PARAMS = {
     ("POST", r"/v1/transfers/[^/]+/reversals"): "stripe.params.TransferCreateReversalParams",
     ("POST", r"/v1/accounts"): "stripe.params.AccountCreateParams",
     ("POST", r"/v1/account_links"): "stripe.params.AccountLinkCreateParams",
+    ("GET", r"/v1/events"): "stripe.params.EventListParams",
 }
 
 
@@ -71,6 +72,7 @@ class FakeStripe:
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     idempotency: dict[str, tuple[dict[str, Any], int, dict[str, Any]]] = field(default_factory=dict)
     idempotency_stored_at: dict[str, float] = field(default_factory=dict)
+    events: list[dict[str, Any]] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def __post_init__(self) -> None:
@@ -109,9 +111,10 @@ class FakeStripe:
         params = decode_form(request.body.decode() if isinstance(request.body, bytes) else (request.body or ""))
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         key = request.headers.get("Idempotency-Key")
+        sent = decode_form(url.query) if method == "GET" else params
         for (spec_method, pattern), dotted in PARAMS.items():
             if method == spec_method and re.fullmatch(pattern, path):
-                self.spec_errors += [f"{path}: {e}" for e in validate_params(params, params_type(dotted))]
+                self.spec_errors += [f"{path}: {e}" for e in validate_params(sent, params_type(dotted))]
         fault = self._fault_for(path)
         if fault is not None and fault.kind == "timeout":
             self.requests.append(Recorded(method, path, params, key, 0))
@@ -155,6 +158,7 @@ class FakeStripe:
             ("POST", r"/v1/transfers/([^/]+)/reversals", self._create_reversal),
             ("POST", r"/v1/accounts", self._create_account),
             ("POST", r"/v1/account_links", self._create_account_link),
+            ("GET", r"/v1/events", self._list_events),
         ]
         for route_method, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
@@ -334,6 +338,25 @@ class FakeStripe:
         transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
         transfer["reversals"]["data"].append(reversal)
         return 200, reversal
+
+    def _list_events(self, *, params, query):
+        """Newest first, `starting_after` pages towards older ones, as Stripe lists them."""
+        since = int(query.get("created[gte]", 0))
+        found = [e for e in reversed(self.events) if e["created"] >= since]
+        if query.get("delivery_success") == "false":
+            found = [e for e in found if e["pending_webhooks"] > 0]
+        if query.get("starting_after"):
+            ids = [e["id"] for e in found]
+            found = found[ids.index(query["starting_after"]) + 1 :]
+        limit = int(query.get("limit", 10))
+        return 200, {"object": "list", "url": "/v1/events", "data": found[:limit], "has_more": len(found) > limit}
+
+    def delivered(self, events: list[dict[str, Any]]) -> None:
+        """Stripe got a 2xx for these: they no longer show under delivery_success=false."""
+        ids = {e["id"] for e in events}
+        for event in self.events:
+            if event["id"] in ids:
+                event["pending_webhooks"] = 0
 
     # --- what buyers, Stripe and the dashboard do ---------------------------------------------------
     def pay(self, session_id: str) -> list[dict[str, Any]]:
@@ -597,6 +620,8 @@ class FakeStripe:
         }
         if account:
             event["account"] = account
+        else:
+            self.events.append(event)  # the platform's Events API lists it (a connected account's: not here)
         return event
 
 

@@ -7,6 +7,7 @@ Stripe accounts equal to the balance the fake's objects add up to (I8)."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections.abc import Callable
 from typing import Any
@@ -224,6 +225,58 @@ def test_every_delivery_order_ends_in_the_same_state_and_ledger(
     assert snapshot(payment) == EXPECTED[story_name]
 
     # No state ever went backwards on the way (I9), whatever the order.
+    order = Order.objects.get(pk=payment.order_id)
+    assert _never_regressed(order.history, ["open", "paid", "partially_refunded", "refunded"])
+    assert _never_regressed(Payment.objects.get(pk=payment.pk).history, ["created", "pending", "succeeded"])
+    assert_conserved(fake_stripe)
+
+
+# --- RELIABILITY §6 row 4: every one of the 24 orders of processing, succeeded, refunded, dispute ----------
+
+
+def _four_steps(fake: FakeStripe, payee) -> tuple[Payment, list[list[dict[str, Any]]]]:
+    """A bank debit: processing, then succeeded; 30.00 refunded in the dashboard; the rest disputed (open)."""
+    order = stripe_order(payee)
+    payment = start_stripe_payment(order)
+    processing = fake.pay_by_bank_debit(payment.provider_ref)
+    succeeded = fake.settle_bank_debit(payment.provider_ref, paid=True)
+    pi = fake.objects[payment.provider_ref]["payment_intent"]
+    refunded = fake.dashboard_refund(pi, 3000)
+    disputed = fake.open_dispute(pi, amount=GROSS - 3000, fee=DISPUTE_FEE)
+    return payment, [processing, succeeded, refunded, disputed]
+
+
+FOUR_STEPS_END = {
+    "order": (OrderStatus.PARTIALLY_REFUNDED, 3000),
+    "payment": (PaymentStatus.SUCCEEDED, GROSS, 3000, FEE),
+    "refunds": [(3000, "succeeded", "made_at_provider")],
+    "disputes": [("open", 8702)],  # the payee's 113.39 * 99 / 129, held
+    "ledger": {
+        "payee:1:pending": -8702,
+        "payee:1:available": 8702,
+        "payee:1:reserved": -8702,
+        "platform:commission": -990,
+        "platform:vat_payable": -208,
+        "platform:provider_fees": FEE + DISPUTE_FEE,
+        "provider:stripe:clearing": GROSS - FEE - 3000 - 9900 - DISPUTE_FEE,
+        "provider:stripe:disputed": 9900,
+    },
+    "kinds": {"capture": 1, "provider_fee": 1, "refund": 1, "dispute_hold": 1, "dispute_balance": 1},
+}
+
+
+@pytest.mark.parametrize("permutation", list(itertools.permutations(range(4))), ids=lambda p: "".join(map(str, p)))
+def test_all_24_orders_of_processing_succeeded_refunded_disputed_end_alike(
+    client, payee, fake_stripe, django_capture_on_commit_callbacks, permutation
+):
+    capture = django_capture_on_commit_callbacks
+    payment, steps = _four_steps(fake_stripe, payee)
+    delivered = [event for index in permutation for event in steps[index]]
+
+    assert deliver_all(client, delivered, capture) == [200] * len(delivered)
+    drain_webhooks(capture)
+
+    assert snapshot(payment) == FOUR_STEPS_END
     order = Order.objects.get(pk=payment.order_id)
     assert _never_regressed(order.history, ["open", "paid", "partially_refunded", "refunded"])
     assert _never_regressed(Payment.objects.get(pk=payment.pk).history, ["created", "pending", "succeeded"])
