@@ -32,10 +32,15 @@ app.conf.beat_schedule = {
     "backfill-webhook-events": {"task": "payments.tasks.backfill_webhook_events", "schedule": timedelta(hours=1)},
     "resend-stuck-refunds": {"task": "refunds.tasks.resend_stuck_refunds", "schedule": timedelta(minutes=5)},
     "sync-stale-payments": {"task": "payments.tasks.sync_stale_payments", "schedule": timedelta(minutes=5)},
+    "watch-authorizations": {"task": "payments.tasks.watch_authorizations", "schedule": timedelta(hours=1)},
     "redeliver-sandbox-events": {
         "task": "payments.providers.sandbox.tasks.redeliver_sandbox_events",
         "schedule": timedelta(minutes=1),
     },
     "purge-idempotency-records": {"task": "core.tasks.purge_idempotency_records", "schedule": timedelta(hours=1)},
     "nightly-ledger-check": {"task": "ledger.tasks.nightly_ledger_check", "schedule": crontab(hour=2, minute=15)},
+    "retry-failed-recurring-charges": {
+        "task": "recurring.tasks.retry_failed_recurring_charges",
+        "schedule": timedelta(hours=1),
+    },
 }

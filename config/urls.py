@@ -14,6 +14,7 @@ admin.site.index_title = "Back office"
 api_v1 = [
     *include("payments.api.urls")[0].urlpatterns,
     *include("commissions.api.urls")[0].urlpatterns,
+    *include("recurring.api.urls")[0].urlpatterns,
 ]
 
 urlpatterns = [

@@ -55,10 +55,21 @@ class ErrorCode(StrEnum):
     PROVIDER_NOT_CONFIGURED = "provider_not_configured"
     PROVIDER_REJECTED = "provider_rejected"
     PAYMENT_LINK_INACTIVE = "payment_link_inactive"
+    # pre-authorization (manual capture)
+    PAYMENT_NOT_AUTHORIZED = "payment_not_authorized"
+    PAYMENT_AUTHORIZED = "payment_authorized"
+    CAPTURE_EXCEEDS_AUTHORIZED = "capture_exceeds_authorized"
+    CAPTURE_NOT_SUPPORTED = "capture_not_supported"
+    VOID_NOT_SUPPORTED = "void_not_supported"
     # refunds
     REFUND_EXCEEDS_CAPTURED = "refund_exceeds_captured"
     REFUND_NOT_ALLOWED = "refund_not_allowed"
     REFUND_BLOCKED_BY_DISPUTE = "refund_blocked_by_dispute"
+    # recurring payments
+    RECURRING_NOT_AVAILABLE = "recurring_not_available"
+    CAPTURE_NOT_AVAILABLE = "capture_not_available"
+    RECURRENCE_STOPPED = "recurrence_stopped"
+    RECURRENCE_NOT_ACTIVE = "recurrence_not_active"
     # ledger
     LEDGER_CONFLICT = "ledger_conflict"
     INSUFFICIENT_FUNDS = "insufficient_funds"

@@ -10,10 +10,16 @@ The key is claimed in its own committed row (so concurrent requests see it), the
 stored response commit together in one transaction: a crash in between leaves no order behind, only a
 claim that expires after TOLLGATE_IDEMPOTENCY_LOCK_TIMEOUT and may then be re-run safely. A failed
 request (any 4xx/5xx) releases the key, so the client can fix the cause and retry with the same key.
+
+Operations that call a provider (capturing a card hold) run with `atomic=False`
+(`idempotent_outside_transaction`): no DB transaction is open across the network call; their services commit
+their own steps, and the response is stored after. A crash in between leaves an expiring claim, and a re-run
+meets the provider's own refusal (already captured) rather than a second capture.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
@@ -93,7 +99,7 @@ def _claim(
     )
 
 
-def run_idempotent(*, request: Request, operation: Callable[[], Response]) -> Response:
+def run_idempotent(*, request: Request, operation: Callable[[], Response], atomic: bool = True) -> Response:
     client = request.auth
     key = request.headers.get(HEADER)
     if key is None or key == "":
@@ -111,7 +117,7 @@ def run_idempotent(*, request: Request, operation: Callable[[], Response]) -> Re
     record = claimed
     request.idempotency_key = key
     try:
-        with transaction.atomic():
+        with transaction.atomic() if atomic else contextlib.nullcontext():
             response = operation()
             if not 200 <= response.status_code < 300:
                 raise _Failed(response)
@@ -155,6 +161,16 @@ def idempotent(method: Callable) -> Callable:
     @wraps(method)
     def wrapper(self, request, *args, **kwargs):
         return run_idempotent(request=request, operation=lambda: method(self, request, *args, **kwargs))
+
+    return wrapper
+
+
+def idempotent_outside_transaction(method: Callable) -> Callable:
+    """As `idempotent`, for operations that call a provider: no transaction around the operation."""
+
+    @wraps(method)
+    def wrapper(self, request, *args, **kwargs):
+        return run_idempotent(request=request, operation=lambda: method(self, request, *args, **kwargs), atomic=False)
 
     return wrapper
 

@@ -20,6 +20,16 @@ def provider_clearing(provider: str) -> AccountSpec:
     return AccountSpec(f"provider:{provider}:clearing", AccountKind.ASSET, name=f"Money held for us at {provider}")
 
 
+def provider_authorized(provider: str) -> AccountSpec:
+    """Card holds (pre-authorizations) at provider p: promised to us, not ours until captured."""
+    return AccountSpec(
+        f"provider:{provider}:authorized",
+        AccountKind.ASSET,
+        BalanceRule.CREDITS_MUST_NOT_EXCEED_DEBITS,
+        name=f"Card holds at {provider}, not ours yet",
+    )
+
+
 BANK_OPERATING = AccountSpec("bank:operating", AccountKind.ASSET, name="Platform bank account")
 PAYOUTS_IN_TRANSIT = AccountSpec(
     "payouts:in_transit",
@@ -40,6 +50,13 @@ BUYERS_OVERPAYMENTS = AccountSpec(
     AccountKind.LIABILITY,
     BalanceRule.DEBITS_MUST_NOT_EXCEED_CREDITS,
     name="Overpayments owed back to buyers",
+)
+# The other side of a card hold: the buyer's money, held on their card until it is captured or released.
+BUYERS_AUTHORIZATIONS = AccountSpec(
+    "buyers:authorizations",
+    AccountKind.LIABILITY,
+    BalanceRule.DEBITS_MUST_NOT_EXCEED_CREDITS,
+    name="Card holds (authorized, not captured)",
 )
 PLATFORM_COMMISSION = AccountSpec("platform:commission", AccountKind.INCOME, name="Commission (net of VAT)")
 PLATFORM_VAT_PAYABLE = AccountSpec("platform:vat_payable", AccountKind.LIABILITY, name="VAT on commission")

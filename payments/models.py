@@ -24,6 +24,11 @@ class OrderStatus(models.TextChoices):
     EXPIRED = "expired", "Expired"
 
 
+class CaptureMethod(models.TextChoices):
+    AUTOMATIC = "automatic", "Automatic (charged at once)"
+    MANUAL = "manual", "Manual (authorized, captured later by staff)"
+
+
 class LineKind(models.TextChoices):
     GOODS = "goods", "Goods"
     SERVICE = "service", "Service"
@@ -54,6 +59,15 @@ class Order(models.Model):
         max_length=500, blank=True, help_text="Where the buyer may go back to the marketplace after paying"
     )
     metadata = models.JSONField(default=dict, blank=True)
+    capture_method = models.CharField(
+        max_length=10,
+        choices=CaptureMethod.choices,
+        default=CaptureMethod.AUTOMATIC,
+        help_text="Manual: the card is only authorized (where the provider can) and captured later, in full or part",
+    )
+    recurring = models.BooleanField(
+        default=False, help_text="The first payment also sets up on-demand recurring charges (where the provider can)"
+    )
     expires_at = models.DateTimeField(db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     confirmation_sent_at = models.DateTimeField(
@@ -148,6 +162,7 @@ class ReviewReason(models.TextChoices):
     DOUBLE_PAYMENT = "double_payment", "Second payment for a paid order"
     ORDER_CLOSED = "order_closed", "Payment for a canceled order"
     AMOUNT_MISMATCH = "amount_mismatch", "Captured amount differs from the order"
+    AUTHORIZATION_EXPIRING = "authorization_expiring", "Card authorization about to lapse: capture or void it"
 
 
 class Payment(models.Model):
@@ -170,6 +185,9 @@ class Payment(models.Model):
     captured_minor = models.BigIntegerField(default=0)
     refunded_minor = models.BigIntegerField(default=0)
     fee_minor = models.BigIntegerField(default=0, help_text="Provider fee, as reported by the provider")
+    authorized_minor = models.BigIntegerField(default=0, help_text="Held on the buyer's card, not captured yet")
+    authorization_expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    authorization_warned_at = models.DateTimeField(null=True, blank=True)
     settles_order = models.BooleanField(default=False, help_text="This payment is the one that paid the order")
     failure_code = models.CharField(max_length=80, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
@@ -184,6 +202,10 @@ class Payment(models.Model):
     history = HistoricalRecords()
 
     class Meta:
+        permissions = [
+            ("capture_payment", "Can capture authorized payments"),
+            ("void_payment", "Can void payment authorizations"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["provider", "provider_ref"], condition=~Q(provider_ref=""), name="payment_provider_ref_unique"
@@ -193,7 +215,10 @@ class Payment(models.Model):
             ),
             models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(
-                condition=Q(captured_minor__gte=0) & Q(refunded_minor__gte=0) & Q(fee_minor__gte=0),
+                condition=Q(captured_minor__gte=0)
+                & Q(refunded_minor__gte=0)
+                & Q(fee_minor__gte=0)
+                & Q(authorized_minor__gte=0),
                 name="payment_amounts_non_negative",
             ),
             models.CheckConstraint(

@@ -18,6 +18,10 @@ def orders_for_client(client: ApiClient) -> QuerySet[Order]:
     return Order.objects.filter(api_client=client).prefetch_related("lines__payee", "payments")
 
 
+def payments_for_client(client: ApiClient) -> QuerySet[Payment]:
+    return Payment.objects.filter(order__api_client=client).select_related("order")
+
+
 def order_by_token(token) -> Order | None:
     return Order.objects.filter(token=token).prefetch_related("lines__payee", "payments").first()
 

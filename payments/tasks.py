@@ -90,6 +90,16 @@ def sync_stale_payments(**kwargs) -> int:
     return count
 
 
+@shared_task
+def watch_authorizations(**kwargs) -> dict:
+    """Hourly: card holds about to lapse are flagged and staff e-mailed; lapsed ones are recorded as released."""
+    from dataclasses import asdict
+
+    from payments.services.authorizations import watch_authorizations as watch
+
+    return asdict(watch(now=timezone.now()))
+
+
 @shared_task(acks_late=True, max_retries=5, default_retry_delay=60)
 def send_payment_confirmation(*, order_id: int, **kwargs) -> bool:
     from payments.services.notifications import send_payment_confirmation as send

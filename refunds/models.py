@@ -12,6 +12,7 @@ class RefundReason(models.TextChoices):
     ORDER_CLOSED = "order_closed", "Payment for a canceled order"
     AMOUNT_MISMATCH = "amount_mismatch", "Captured amount differs from the order"
     MADE_AT_PROVIDER = "made_at_provider", "Made at the provider (e.g. the Stripe dashboard)"
+    AUTHORIZATION_RELEASED = "authorization_released", "Not captured (authorization released)"
     FRAUDULENT = "fraudulent", "Fraudulent"
     OTHER = "other", "Other"
 
@@ -39,6 +40,10 @@ class Refund(models.Model):
         max_length=20, choices=RefundStatus.choices, default=RefundStatus.REQUESTED, db_index=True
     )
     provider_ref = models.CharField(max_length=255, blank=True)
+    provider_attempts = models.PositiveIntegerField(
+        default=0, help_text="Times sent to a provider without idempotency keys (GoPay): history is read first"
+    )
+    first_sent_at = models.DateTimeField(null=True, blank=True)
     failure_message = models.CharField(max_length=300, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "payments.providers.sandbox",
     "refunds",
     "invoicing",
+    "recurring",
 ]
 
 MIDDLEWARE = [
@@ -203,6 +204,9 @@ SPECTACULAR_SETTINGS = {
         "PayeeKindEnum": "commissions.models.Payee.Kind",
         "PayeeStatusEnum": "commissions.models.Payee.Status",
         "VatCategoryEnum": "invoicing.vat.VatCategory",
+        "RecurrenceStatusEnum": "recurring.models.RecurrenceStatus",
+        "RecurrenceCycleEnum": "recurring.models.RecurrenceCycle",
+        "RecurringChargeStatusEnum": "recurring.models.ChargeStatus",
     },
     "APPEND_COMPONENTS": {
         "securitySchemes": {
@@ -272,8 +276,9 @@ TOLLGATE_WEBHOOK_PROCESSING_TIMEOUT = timedelta(minutes=10)
 TOLLGATE_PROVIDERS = {
     "sandbox": "payments.providers.sandbox.adapter.SandboxProvider",
     "stripe": "payments.providers.stripe.adapter.StripeProvider",
+    "gopay": "payments.providers.gopay.adapter.GoPayProvider",
 }
-TOLLGATE_CHECKOUT_PROVIDERS = env.list("TOLLGATE_CHECKOUT_PROVIDERS", default=["stripe", "sandbox"])
+TOLLGATE_CHECKOUT_PROVIDERS = env.list("TOLLGATE_CHECKOUT_PROVIDERS", default=["gopay", "stripe", "sandbox"])
 
 # Stripe: on when a secret key and at least one webhook secret are set. Several webhook secrets (comma-
 # separated) while one is rolled, and for the Connect endpoint's own secret.
@@ -313,3 +318,32 @@ LOGGING = {
         "celery": {"level": env("CELERY_LOG_LEVEL", default=env("LOG_LEVEL", default="INFO"))},
     },
 }
+
+# Finance staff who get operational alerts (authorizations about to lapse, recurring charges given up on).
+TOLLGATE_STAFF_EMAILS = env.list("TOLLGATE_STAFF_EMAILS", default=[])
+
+# GoPay: on when the GoID and the OAuth client id and secret are set. The sandbox gateway by default.
+GOPAY_GOID = env.int("GOPAY_GOID", default=0)
+GOPAY_CLIENT_ID = env("GOPAY_CLIENT_ID", default="")
+GOPAY_CLIENT_SECRET = env("GOPAY_CLIENT_SECRET", default="")
+GOPAY_GATEWAY_URL = env("GOPAY_GATEWAY_URL", default="https://gw.sandbox.gopay.com/api")
+GOPAY_TIMEOUT = env.int("GOPAY_TIMEOUT", default=20)  # seconds; the SDK's own default is an hour
+GOPAY_ALLOWED_INSTRUMENTS = env.list(
+    "GOPAY_ALLOWED_INSTRUMENTS", default=["PAYMENT_CARD", "BANK_ACCOUNT", "GPAY", "APPLE_PAY", "TWISTO", "SKIPPAY"]
+)
+# GoPay refuses to refund card payments past a limit (error PAYMENT_REFUND_NOT_SUPPORTED); staff are told
+# before anything is sent. The limit is GoPay's, per contract: set it to what yours says.
+GOPAY_CARD_REFUND_MAX_AGE = timedelta(days=env.int("GOPAY_CARD_REFUND_MAX_AGE_DAYS", default=180))
+# A pre-authorized card hold lapses after 4 days; staff are warned this long before.
+GOPAY_AUTHORIZATION_LIFETIME = timedelta(days=4)
+GOPAY_AUTHORIZATION_WARN_BEFORE = timedelta(days=1)
+# An on-demand recurrence must name its last day; GoPay refuses charges after it.
+GOPAY_RECURRENCE_DATE_TO = env("GOPAY_RECURRENCE_DATE_TO", default="2099-12-31")
+
+# --- Recurring payments (recurring/) -----------------------------------------------------------------
+# A failed recurring charge is retried after each of these delays in turn (so 1 + len attempts in all), then
+# abandoned and reported to staff. A charge's order stays open for the whole schedule (then it is canceled).
+RECURRING_RETRY_SCHEDULE = [timedelta(hours=1), timedelta(days=1), timedelta(days=3)]
+RECURRING_CHARGE_ORDER_TTL = timedelta(days=30)
+# An attempt claimed this long ago with no answer recorded (a worker died mid-call) is in doubt: staff check.
+RECURRING_IN_DOUBT_AFTER = timedelta(minutes=10)

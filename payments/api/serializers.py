@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from core.api.fields import CountryField, StrictIntegerField
 from invoicing.vat import VatCategory
-from payments.models import LineKind, Order, OrderLine, OrderStatus, Payment, PaymentStatus
+from payments.models import CaptureMethod, LineKind, Order, OrderLine, OrderStatus, Payment, PaymentStatus
 
 
 class BuyerSerializer(serializers.Serializer):
@@ -40,6 +40,17 @@ class OrderCreateInputSerializer(serializers.Serializer):
     )
     metadata = serializers.DictField(
         child=serializers.CharField(max_length=500, allow_blank=True), required=False, default=dict
+    )
+    capture_method = serializers.ChoiceField(
+        choices=CaptureMethod.choices,
+        default=CaptureMethod.AUTOMATIC,
+        help_text="manual: the buyer's card is only authorized (where the payment method can) and you capture "
+        "it later, all or part, with POST /payments/{id}/capture, or release it with POST /payments/{id}/void.",
+    )
+    recurring = serializers.BooleanField(
+        default=False,
+        help_text="The buyer's payment also sets up on-demand recurring payments (where the payment method can): "
+        "once paid, the order shows its `recurrence`, which you charge with POST /recurrences/{id}/charges.",
     )
     lines = OrderLineInputSerializer(many=True, allow_empty=True, max_length=settings.TOLLGATE_ORDER_MAX_LINES * 10)
 
@@ -87,6 +98,9 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
     amount = serializers.IntegerField(source="amount_minor")
     amount_captured = serializers.IntegerField(source="captured_minor")
     amount_refunded = serializers.IntegerField(source="refunded_minor")
+    amount_authorized = serializers.IntegerField(
+        source="authorized_minor", help_text="Held on the buyer's card and not captured yet (status authorized)"
+    )
     status = serializers.ChoiceField(choices=PaymentStatus.choices)
 
     class Meta:
@@ -96,6 +110,8 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
             "provider",
             "status",
             "amount",
+            "amount_authorized",
+            "authorization_expires_at",
             "amount_captured",
             "amount_refunded",
             "currency",
@@ -116,6 +132,9 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     checkout_url = serializers.SerializerMethodField()
     lines = OrderLineOutputSerializer(many=True)
     payments = PaymentOutputSerializer(many=True)
+    recurrence = serializers.SerializerMethodField(
+        help_text="The recurring payment this order set up (once paid) or is a charge of; null otherwise"
+    )
 
     class Meta:
         model = Order
@@ -132,6 +151,9 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "locale",
             "return_url",
             "metadata",
+            "capture_method",
+            "recurring",
+            "recurrence",
             "checkout_url",
             "lines",
             "payments",
@@ -151,3 +173,45 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         from payments.selectors import checkout_url
 
         return checkout_url(obj)
+
+    def get_recurrence(self, obj) -> int | None:
+        from recurring.selectors import recurrence_id_for_order
+
+        return recurrence_id_for_order(obj)
+
+
+class PaymentCaptureInputSerializer(serializers.Serializer):
+    amount = StrictIntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Minor units to capture; omit to capture everything authorized. Less than authorized captures "
+        "that part and releases the rest on the buyer's card.",
+    )
+
+
+class PaymentActionOutputSerializer(PaymentOutputSerializer):
+    order = serializers.UUIDField(source="order.token")
+
+    class Meta(PaymentOutputSerializer.Meta):
+        fields = ["order", *PaymentOutputSerializer.Meta.fields]
+
+
+def line_inputs(lines: list[dict]) -> list:
+    """Validated `lines` of an order request as the service's LineInput values."""
+    from payments.services.orders import LineInput
+
+    return [
+        LineInput(
+            payee_id=line["payee"],
+            description=line["description"],
+            kind=line["kind"],
+            quantity=line["quantity"],
+            unit_amount_minor=line["unit_amount"],
+            vat_category=line["vat_category"],
+            event_ref=line["event_ref"],
+            event_starts_at=line["event_starts_at"],
+            event_country=line["event_country"],
+        )
+        for line in lines
+    ]

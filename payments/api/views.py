@@ -10,10 +10,17 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import DomainError, ErrorCode, NotFoundError
-from core.idempotency import idempotent
-from payments.api.serializers import OrderCreateInputSerializer, OrderOutputSerializer
-from payments.selectors import orders_for_client
-from payments.services.orders import LineInput, cancel_order, create_order
+from core.idempotency import idempotent, idempotent_outside_transaction
+from payments.api.serializers import (
+    OrderCreateInputSerializer,
+    OrderOutputSerializer,
+    PaymentActionOutputSerializer,
+    PaymentCaptureInputSerializer,
+    line_inputs,
+)
+from payments.selectors import orders_for_client, payments_for_client
+from payments.services.authorizations import capture_authorized_payment, void_authorized_payment
+from payments.services.orders import cancel_order, create_order
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -28,6 +35,16 @@ ERRORS = {
     404: OpenApiResponse(description="Not found"),
     409: OpenApiResponse(description="Conflict (e.g. idempotency key in use, order not open)"),
     422: OpenApiResponse(description="Idempotency key reused with another request"),
+}
+PROVIDER_ERRORS = {
+    409: OpenApiResponse(
+        description="Conflict: payment_not_authorized, capture_exceeds_authorized, capture_not_supported, "
+        "void_not_supported, provider_rejected (the provider's message), idempotency key in use"
+    ),
+    503: OpenApiResponse(
+        description="provider_unavailable: the provider did not answer; the operation may have happened and the "
+        "payment's status is checked again. Read the payment before retrying."
+    ),
 }
 
 
@@ -71,21 +88,10 @@ class OrderCreateApi(APIView):
             locale=data["locale"],
             return_url=data["return_url"],
             metadata=data["metadata"],
+            capture_method=data["capture_method"],
+            recurring=data["recurring"],
             expires_at=now + timedelta(minutes=expires) if expires else None,
-            lines=[
-                LineInput(
-                    payee_id=line["payee"],
-                    description=line["description"],
-                    kind=line["kind"],
-                    quantity=line["quantity"],
-                    unit_amount_minor=line["unit_amount"],
-                    vat_category=line["vat_category"],
-                    event_ref=line["event_ref"],
-                    event_starts_at=line["event_starts_at"],
-                    event_country=line["event_country"],
-                )
-                for line in data["lines"]
-            ],
+            lines=line_inputs(data["lines"]),
         )
         order = _get_order(request, order.token)
         return Response(OrderOutputSerializer(order).data, status=status.HTTP_201_CREATED)
@@ -116,3 +122,56 @@ class OrderCancelApi(APIView):
         order = _get_order(request, token)
         cancel_order(order=order, now=timezone.now(), actor_label=f"api:{request.auth.name}")
         return Response(OrderOutputSerializer(_get_order(request, token)).data)
+
+
+def _get_payment(request, payment_id):
+    payment = payments_for_client(request.auth).filter(pk=payment_id).first()
+    if payment is None:
+        raise NotFoundError("No such payment.")
+    return payment
+
+
+class PaymentCaptureApi(APIView):
+    @extend_schema(
+        operation_id="payments_capture",
+        request=PaymentCaptureInputSerializer,
+        responses={200: PaymentActionOutputSerializer, **ERRORS, **PROVIDER_ERRORS},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Capture an authorized payment, all or part",
+        description="For orders created with capture_method manual. Capturing less than authorized charges that "
+        "part and releases the rest; the order then shows the released rest as refunded.",
+        tags=["payments"],
+    )
+    @idempotent_outside_transaction
+    def post(self, request, payment_id):
+        payment = _get_payment(request, payment_id)
+        serializer = PaymentCaptureInputSerializer(data=request.data if request.data is not None else {})
+        serializer.is_valid(raise_exception=True)
+        payment = capture_authorized_payment(
+            payment_id=payment.pk,
+            amount_minor=serializer.validated_data["amount"],
+            actor_label=f"api:{request.auth.name}",
+            request=request,
+            now=timezone.now(),
+        )
+        return Response(PaymentActionOutputSerializer(_get_payment(request, payment.pk)).data)
+
+
+class PaymentVoidApi(APIView):
+    @extend_schema(
+        operation_id="payments_void",
+        request=None,
+        responses={200: PaymentActionOutputSerializer, **ERRORS, **PROVIDER_ERRORS},
+        parameters=[IDEMPOTENCY_HEADER],
+        summary="Void (release) an authorized payment",
+        description="Releases the hold on the buyer's card; nothing is charged. The order is open again (the buyer "
+        "may pay again) unless it has expired.",
+        tags=["payments"],
+    )
+    @idempotent_outside_transaction
+    def post(self, request, payment_id):
+        payment = _get_payment(request, payment_id)
+        payment = void_authorized_payment(
+            payment_id=payment.pk, actor_label=f"api:{request.auth.name}", request=request, now=timezone.now()
+        )
+        return Response(PaymentActionOutputSerializer(_get_payment(request, payment.pk)).data)

@@ -17,7 +17,7 @@ from payments.models import OrderStatus, PaymentLink, PaymentStatus
 from payments.providers.registry import checkout_providers
 from payments.selectors import latest_payment, order_by_token
 from payments.services.checkout import start_payment, sync_payment_from_provider
-from payments.services.orders import LineInput, create_order, expire_order
+from payments.services.orders import LineInput, create_order, expire_order, has_authorized_payment
 
 
 @require_http_methods(["GET", "POST"])
@@ -82,9 +82,9 @@ def checkout_page(request: HttpRequest, token) -> HttpResponse:
     if order.status == OrderStatus.OPEN and order.expires_at <= now:
         expire_order(order=order, now=now)
         order.refresh_from_db()
-    if order.status != OrderStatus.OPEN:
+    if order.status != OrderStatus.OPEN or has_authorized_payment(order):  # authorized: nothing more to pay
         return redirect("checkout:return", token=order.token)
-    providers = checkout_providers()
+    providers = checkout_providers(order)
     form = ChooseMethodForm(request.POST or None, providers=providers)
     if request.method == "POST" and form.is_valid():
         try:
@@ -119,7 +119,7 @@ def _see_other(url: str) -> HttpResponse:
 def return_page(request: HttpRequest, token) -> HttpResponse:
     order = _order_or_404(token)
     now = timezone.now()
-    payment = latest_payment(order)
+    payment = _payment_named_by_provider(order, request.GET.get("id")) or latest_payment(order)
     if payment is not None and order.status == OrderStatus.OPEN:
         # The webhook may still be on its way: ask the provider (same fulfilment path as the webhook).
         payment = sync_payment_from_provider(payment=payment, now=now)
@@ -138,6 +138,14 @@ def return_page(request: HttpRequest, token) -> HttpResponse:
     )
 
 
+def _payment_named_by_provider(order, raw_id):
+    """GoPay sends the buyer back with `?id=<its payment id>`. Untrusted: only digits of a sane length that
+    name a payment of this very order are used (to sync that attempt); anything else is ignored."""
+    if not isinstance(raw_id, str) or not raw_id.isascii() or not raw_id.isdigit() or len(raw_id) > 19:
+        return None
+    return order.payments.filter(provider_ref=raw_id).first()
+
+
 def _buyer_state(order, payment) -> str:
     if order.status in (OrderStatus.PAID, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.REFUNDED):
         return "paid"
@@ -145,6 +153,8 @@ def _buyer_state(order, payment) -> str:
         return order.status
     if payment is None:
         return "unpaid"
+    if payment.status == PaymentStatus.AUTHORIZED:
+        return "authorized"  # held on the card; charged when the seller confirms
     if payment.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED, PaymentStatus.EXPIRED):
         return "failed"
     return "pending"

@@ -48,6 +48,7 @@ class ProviderPaymentState:
     fee: Money | None = None
     provider_payment_ref: str = ""
     provider_charge_ref: str = ""  # the settled charge, where the provider has one apart from the payment
+    recurrence_state: str = ""  # "requested", "started" or "stopped" where the payment set up a recurrence
     failure_code: str = ""
     failure_message: str = ""
     raw_status: str = ""

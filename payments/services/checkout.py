@@ -10,11 +10,11 @@ from django.db import transaction
 from django.urls import reverse
 
 from core.errors import DomainError, ErrorCode
-from payments.models import Order, OrderStatus, Payment, PaymentStatus
-from payments.providers.base import ProviderError, ProviderUnavailable
+from payments.models import CaptureMethod, Order, OrderStatus, Payment, PaymentStatus
+from payments.providers.base import CAPTURE, RECURRING, ProviderError, ProviderUnavailable
 from payments.providers.registry import checkout_providers, get_provider
 from payments.services.fulfilment import apply_payment_state
-from payments.services.orders import expire_order
+from payments.services.orders import expire_order, has_authorized_payment
 from payments.state import PAYMENT_IN_FLIGHT, transition_payment
 
 logger = logging.getLogger(__name__)
@@ -40,6 +40,22 @@ def start_payment(*, order: Order, provider_name: str, now: datetime) -> Payment
     """
     if provider_name not in {p.name for p in checkout_providers()}:
         raise DomainError("That payment method is not available.", code=ErrorCode.PROVIDER_NOT_AVAILABLE)
+    if order.recurring and RECURRING not in get_provider(provider_name).capabilities:
+        raise DomainError(
+            "This order sets up recurring payments: choose a payment method that can.",
+            code=ErrorCode.RECURRING_NOT_AVAILABLE,
+        )
+    currencies = getattr(get_provider(provider_name), "currencies", None)
+    if currencies is not None and order.currency not in currencies:
+        raise DomainError(
+            f"This payment method does not take {order.currency}: choose another.",
+            code=ErrorCode.PROVIDER_NOT_AVAILABLE,
+        )
+    if order.capture_method == CaptureMethod.MANUAL and CAPTURE not in get_provider(provider_name).capabilities:
+        raise DomainError(
+            "This order is only to be authorized now and charged later: choose a payment method that can.",
+            code=ErrorCode.CAPTURE_NOT_AVAILABLE,
+        )
     if order.status == OrderStatus.OPEN and order.expires_at <= now:
         expire_order(order=order, now=now)
         order.refresh_from_db()
@@ -48,6 +64,12 @@ def start_payment(*, order: Order, provider_name: str, now: datetime) -> Payment
         if locked.status != OrderStatus.OPEN:
             code = ErrorCode.ORDER_EXPIRED if locked.status == OrderStatus.EXPIRED else ErrorCode.ORDER_NOT_OPEN
             raise DomainError(f"This order is {locked.get_status_display().lower()}.", code=code, status=409)
+        if has_authorized_payment(locked):
+            raise DomainError(
+                "A payment for this order is already authorized; the seller will charge it.",
+                code=ErrorCode.PAYMENT_AUTHORIZED,
+                status=409,
+            )
         reusable = (
             Payment.objects.filter(
                 order=locked, provider=provider_name, status__in=[PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION]

@@ -2,6 +2,13 @@
 `apply_payment_state`. It is idempotent and order-independent: applying the same state twice, or states in
 any order, ends in the same rows and the same ledger.
 
+Pre-authorization (manual capture): a payment that becomes `authorized` posts the card hold
+(`authorization:payment:<id>`: debit `provider:<p>:authorized`, credit `buyers:authorizations`) and records
+`authorized_minor` and when the hold lapses; when it leaves `authorized` (captured, voided, lapsed, failed)
+the hold is reversed once (`authorization-end:payment:<id>`). `authorized_minor` > 0 exactly while the hold
+is posted and not ended. A capture of less than the authorized order total is a partial capture: the order is
+captured in full and the uncaptured rest released like a refund (`refunds.services.record_uncaptured_release`).
+
 Lock order: the order row, then the payment row, then (inside post_transaction) ledger accounts by id.
 """
 
@@ -9,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 
@@ -18,11 +25,16 @@ from core.errors import DomainError, ErrorCode
 from ledger import accounts
 from ledger.money import Money
 from ledger.services import Posting, credit, debit, post_transaction
-from payments.models import Order, OrderStatus, Payment, PaymentStatus, ReviewReason
-from payments.providers.base import ProviderPaymentState
+from payments.models import CaptureMethod, Order, OrderStatus, Payment, PaymentStatus, ReviewReason
+from payments.providers.base import ProviderConfigurationError, ProviderPaymentState
 from payments.state import PAYMENT_TRANSITIONS, transition_order, transition_payment
 
 logger = logging.getLogger(__name__)
+
+# How long a card hold lasts where the provider does not say (card schemes keep most holds about 7 days).
+DEFAULT_AUTHORIZATION_LIFETIME = timedelta(days=7)
+AUTHORIZATION_EXPIRED = "authorization_expired"
+AUTHORIZATION_VOIDED = "authorization_voided"
 
 
 class UnknownPayment(DomainError):
@@ -64,10 +76,18 @@ def apply_payment_state(*, payment_id: int, state: ProviderPaymentState, now: da
             return _apply_success(order=order, payment=payment, state=state, now=now, source=source)
         if state.status not in PAYMENT_TRANSITIONS:
             return False
+        if state.status == PaymentStatus.AUTHORIZED:
+            return _apply_authorized(payment=payment, state=state, now=now, source=source)
+        held = payment.authorized_minor if payment.status == PaymentStatus.AUTHORIZED else 0
         fields = {}
         if state.status == PaymentStatus.FAILED:
             fields = {"failure_code": state.failure_code[:80], "failure_message": state.failure_message[:300]}
+        if payment.status == PaymentStatus.AUTHORIZED:
+            fields = {**fields, **_authorization_end_reason(payment=payment, state=state, now=now, source=source)}
+            fields["authorized_minor"] = 0
         changed = transition_payment(payment=payment, to=state.status, now=now, **fields)
+        if changed and held:
+            _end_authorization(payment=payment, amount_minor=held, now=now)
         if changed:
             record_audit(
                 action=f"payment.{state.status}",
@@ -81,13 +101,114 @@ def apply_payment_state(*, payment_id: int, state: ProviderPaymentState, now: da
         return changed
 
 
+def authorization_lifetime(provider_name: str) -> timedelta:
+    """How long the provider keeps a card hold (its adapter's `authorization_lifetime`, else the default)."""
+    from payments.providers.registry import get_provider
+
+    try:
+        provider = get_provider(provider_name)
+    except ProviderConfigurationError:
+        return DEFAULT_AUTHORIZATION_LIFETIME
+    return getattr(provider, "authorization_lifetime", None) or DEFAULT_AUTHORIZATION_LIFETIME
+
+
+def _apply_authorized(*, payment: Payment, state: ProviderPaymentState, now: datetime, source: str) -> bool:
+    """The buyer's card is authorized (held) for the amount; nothing is captured yet. The hold is posted once,
+    whichever of notification, return page or janitor brings it first; a late `authorized` after the payment
+    moved on (captured, voided) changes nothing."""
+    amount = state.amount if state.amount and state.amount.currency == payment.currency else None
+    amount_minor = amount.amount_minor if amount else payment.amount_minor
+    changed = transition_payment(
+        payment=payment,
+        to=PaymentStatus.AUTHORIZED,
+        now=now,
+        authorized_minor=amount_minor,
+        authorization_expires_at=now + authorization_lifetime(payment.provider),
+        provider_payment_ref=state.provider_payment_ref or payment.provider_payment_ref,
+    )
+    if not changed:
+        return False
+    post_transaction(
+        idempotency_key=f"authorization:payment:{payment.pk}",
+        kind="authorization",
+        entries=[
+            debit(accounts.provider_authorized(payment.provider), Money(amount_minor, payment.currency)),
+            credit(accounts.BUYERS_AUTHORIZATIONS, Money(amount_minor, payment.currency)),
+        ],
+        occurred_at=now,
+        memo=f"Card hold for payment {payment.pk} via {payment.provider}",
+        metadata={"order": payment.order_id, "payment": payment.pk},
+    )
+    record_audit(
+        action="payment.authorized",
+        actor_label=f"{payment.provider}:{source}",
+        obj=payment,
+        amount_minor=amount_minor,
+        currency=payment.currency,
+        now=now,
+        message=f"expires {payment.authorization_expires_at:%Y-%m-%d %H:%M %Z}",
+    )
+    return True
+
+
+def _authorization_end_reason(*, payment: Payment, state: ProviderPaymentState, now: datetime, source: str) -> dict:
+    """Failure code and message for an authorization that ends without a capture."""
+    if state.status != PaymentStatus.CANCELED:
+        return {}
+    if source == "void":
+        return {
+            "failure_code": AUTHORIZATION_VOIDED,
+            "failure_message": "The authorization was voided; nothing was charged.",
+        }
+    lapsed = payment.authorization_expires_at is not None and now >= payment.authorization_expires_at
+    if state.failure_code == AUTHORIZATION_EXPIRED or lapsed:
+        return {
+            "failure_code": AUTHORIZATION_EXPIRED,
+            "failure_message": "The card authorization lapsed before it was captured; nothing was charged.",
+        }
+    return {
+        "failure_code": (state.failure_code or "authorization_canceled")[:80],
+        "failure_message": (state.failure_message or "The authorization was canceled; nothing was charged.")[:300],
+    }
+
+
+def _end_authorization(*, payment: Payment, amount_minor: int, now: datetime) -> None:
+    """Reverse the card hold once (captured, voided, lapsed or failed), and close its expiry review."""
+    amount = Money(amount_minor, payment.currency)
+    post_transaction(
+        idempotency_key=f"authorization-end:payment:{payment.pk}",
+        kind="authorization_end",
+        entries=[
+            debit(accounts.BUYERS_AUTHORIZATIONS, amount),
+            credit(accounts.provider_authorized(payment.provider), amount),
+        ],
+        occurred_at=now,
+        memo=f"Card hold for payment {payment.pk} ended ({payment.status})",
+        metadata={"order": payment.order_id, "payment": payment.pk, "status": payment.status},
+    )
+    Payment.objects.filter(pk=payment.pk, review_reason=ReviewReason.AUTHORIZATION_EXPIRING).update(
+        needs_review=False, review_reason=""
+    )
+
+
+def _is_partial_capture(*, order: Order, payment: Payment, captured: Money, held: int) -> bool:
+    """A capture of part of a hold for the whole order (manual capture). `held` is the posted hold, or, when
+    we never saw the authorization (only the capture's outcome reached us), the payment's amount."""
+    if order.capture_method != CaptureMethod.MANUAL or captured.currency != order.currency:
+        return False
+    authorized = held or payment.amount_minor
+    return authorized == order.total_minor and 0 < captured.amount_minor < authorized
+
+
 def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentState, now: datetime, source: str) -> bool:
     captured = state.captured or state.amount or Money(payment.amount_minor, payment.currency)
+    held = payment.authorized_minor if payment.status == PaymentStatus.AUTHORIZED else 0
     first_time = transition_payment(
         payment=payment,
         to=PaymentStatus.SUCCEEDED,
         now=now,
         captured_minor=captured.amount_minor,
+        authorized_minor=0,
         succeeded_at=now,
         provider_payment_ref=state.provider_payment_ref or payment.provider_payment_ref,
         failure_code="",
@@ -100,8 +221,11 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
         )
     if not first_time:
         return _post_fee(payment=payment, fee=state.fee, now=now)
+    if held:
+        _end_authorization(payment=payment, amount_minor=held, now=now)
 
-    if captured.currency != order.currency or captured.amount_minor != order.total_minor:
+    partial = _is_partial_capture(order=order, payment=payment, captured=captured, held=held)
+    if not partial and (captured.currency != order.currency or captured.amount_minor != order.total_minor):
         _hold_overpayment(order=order, payment=payment, captured=captured, reason=ReviewReason.AMOUNT_MISMATCH, now=now)
     elif (
         order.status in (OrderStatus.OPEN, OrderStatus.EXPIRED)
@@ -118,10 +242,16 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
             memo=f"Order {order.token} paid via {payment.provider}",
             metadata={"order": str(order.token), "payment": payment.pk},
         )
+        if partial:
+            from refunds.services import record_uncaptured_release
+
+            record_uncaptured_release(
+                order=order, payment=payment, amount_minor=order.total_minor - captured.amount_minor, now=now
+            )
     else:
         reason = ReviewReason.ORDER_CLOSED if order.status == OrderStatus.CANCELED else ReviewReason.DOUBLE_PAYMENT
         _hold_overpayment(order=order, payment=payment, captured=captured, reason=reason, now=now)
-    if state.fee is None:
+    if state.fee is None and _reports_fees(payment.provider):
         _queue_fee_sync(payment.pk)
     else:
         _post_fee(payment=payment, fee=state.fee, now=now)
@@ -134,6 +264,13 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
         now=now,
     )
     return True
+
+
+def _reports_fees(provider_name: str) -> bool:
+    # GoPay bills its fees apart (monthly statement): asking it for a payment's fee finds nothing.
+    from payments.providers.registry import get_provider
+
+    return getattr(get_provider(provider_name), "reports_fees", True)
 
 
 def _queue_fee_sync(payment_id: int) -> None:

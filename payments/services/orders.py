@@ -19,7 +19,7 @@ from core.errors import DomainError, ErrorCode
 from core.models import ApiClient
 from invoicing.vat import VatCategory, line_vat_rate_bps
 from ledger.money import MAX_AMOUNT_MINOR, is_enabled
-from payments.models import LineKind, Order, OrderLine, OrderStatus, Payment, PaymentLink
+from payments.models import CaptureMethod, LineKind, Order, OrderLine, OrderStatus, Payment, PaymentLink, PaymentStatus
 from payments.state import PAYMENT_IN_FLIGHT, transition_order, transition_payment
 
 logger = logging.getLogger(__name__)
@@ -71,6 +71,8 @@ def create_order(
     metadata: dict[str, Any] | None = None,
     expires_at: datetime | None = None,
     actor_label: str = "",
+    capture_method: str = CaptureMethod.AUTOMATIC,
+    recurring: bool = False,
 ) -> Order:
     """Validate and create an open order with its lines; VAT rate and commission split are fixed here.
 
@@ -85,6 +87,12 @@ def create_order(
         )
     if not lines:
         problems.add("lines", ErrorCode.NO_LINES, "An order needs at least one line.")
+    if capture_method not in CaptureMethod.values:
+        problems.add("capture_method", ErrorCode.VALIDATION_ERROR, f"Use one of {', '.join(CaptureMethod.values)}.")
+    if recurring and not _recurring_available():
+        problems.add(
+            "recurring", ErrorCode.RECURRING_NOT_AVAILABLE, "No payment method here can set up recurring payments."
+        )
     if len(lines) > settings.TOLLGATE_ORDER_MAX_LINES:
         problems.add(
             "lines", ErrorCode.TOO_MANY_LINES, f"An order may have at most {settings.TOLLGATE_ORDER_MAX_LINES} lines."
@@ -130,6 +138,8 @@ def create_order(
                 total_minor=total,
                 return_url=return_url,
                 metadata=metadata or {},
+                capture_method=capture_method,
+                recurring=recurring,
                 created_at=now,
                 expires_at=expires_at or now + settings.TOLLGATE_ORDER_TTL,
             )
@@ -185,6 +195,13 @@ def create_order(
     return order
 
 
+def _recurring_available() -> bool:
+    from payments.providers.base import RECURRING
+    from payments.providers.registry import checkout_providers
+
+    return any(RECURRING in provider.capabilities for provider in checkout_providers())
+
+
 def _actor(api_client: ApiClient | None) -> str:
     return f"api:{api_client.name}" if api_client else "system"
 
@@ -194,6 +211,12 @@ def cancel_order(*, order: Order, now: datetime, actor=None, actor_label: str = 
     if it succeeds anyway it is refunded automatically as a payment for a canceled order."""
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status == OrderStatus.OPEN and has_authorized_payment(locked):
+            raise DomainError(
+                "The buyer's card is authorized (held) for this order: void the authorization first.",
+                code=ErrorCode.PAYMENT_AUTHORIZED,
+                status=409,
+            )
         if not transition_order(order=locked, to=OrderStatus.CANCELED, now=now, canceled_at=now):
             raise DomainError(
                 f"Only open orders can be canceled; this one is {locked.status}.",
@@ -215,11 +238,19 @@ def cancel_order(*, order: Order, now: datetime, actor=None, actor_label: str = 
     return locked
 
 
+def has_authorized_payment(order: Order) -> bool:
+    return Payment.objects.filter(order=order, status=PaymentStatus.AUTHORIZED).exists()
+
+
 def expire_order(*, order: Order, now: datetime) -> bool:
-    """Expire one open order whose time is up. True if this call expired it."""
+    """Expire one open order whose time is up. True if this call expired it. An order whose payment is
+    authorized (the buyer's card is held, staff capture it later) is not expired: the hold is captured, voided
+    or lapses first (`payments.services.authorizations`), and only then can the order expire."""
     with transaction.atomic():
         locked = Order.objects.select_for_update().get(pk=order.pk)
         if locked.status != OrderStatus.OPEN or locked.expires_at > now:
+            return False
+        if has_authorized_payment(locked):
             return False
         transition_order(order=locked, to=OrderStatus.EXPIRED, now=now)
         in_flight = _close_in_flight_payments(order=locked, to="expired", now=now)
@@ -228,7 +259,11 @@ def expire_order(*, order: Order, now: datetime) -> bool:
 
 
 def expire_stale_orders(*, now: datetime, limit: int = 500) -> int:
-    stale = Order.objects.filter(status=OrderStatus.OPEN, expires_at__lte=now).order_by("expires_at", "pk")
+    stale = (
+        Order.objects.filter(status=OrderStatus.OPEN, expires_at__lte=now)
+        .exclude(payments__status=PaymentStatus.AUTHORIZED)
+        .order_by("expires_at", "pk")
+    )
     return sum(expire_order(order=order, now=now) for order in stale[:limit])
 
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from payments.models import Payment, PaymentStatus
-from payments.providers.base import ProviderEvent
+from payments.providers.base import RECURRING, ProviderEvent
 from payments.providers.registry import get_provider
 from payments.services.fulfilment import UnknownPayment, apply_payment_state
 
@@ -54,6 +54,23 @@ def settled_payment(provider_name: str, event: ProviderEvent, now: datetime) -> 
 def handle_payment(provider_name: str, event: ProviderEvent, now: datetime) -> Outcome:
     payment = find_payment(provider_name, event)
     apply_payment_state(payment_id=payment.pk, state=event.payment_state, now=now, source="webhook")
+    return "processed", payment.pk
+
+
+def handle_payment_changed(provider_name: str, event: ProviderEvent, now: datetime) -> Outcome:
+    """An unsigned hint (GoPay): the payment changed. Fetch the truth and apply it, refunds included."""
+    payment = Payment.objects.filter(provider=provider_name, pk=event.our_payment_id).first()
+    if payment is None:
+        raise UnknownPayment("The notification names no payment of ours.")
+    state = get_provider(provider_name).fetch_payment(payment=payment)
+    apply_payment_state(payment_id=payment.pk, state=state, now=now, source="notification")
+    payment.refresh_from_db()
+    if RECURRING in get_provider(provider_name).capabilities:  # a recurrence set up or stopped; a charge's outcome
+        from recurring.services import sync_recurrence
+
+        sync_recurrence(payment=payment, state=state, now=now)
+    if payment.status == PaymentStatus.SUCCEEDED:
+        sync_refunds(provider_name, payment, now)  # a refund made in GoPay's portal shows only here
     return "processed", payment.pk
 
 
@@ -120,6 +137,7 @@ def handle_bank_payout(provider_name: str, event: ProviderEvent, now: datetime) 
 
 HANDLERS: dict[str, Callable[[str, ProviderEvent, datetime], Outcome]] = {
     "payment": handle_payment,
+    "payment_changed": handle_payment_changed,
     "refund": handle_refund,
     "refunds_changed": handle_refunds_changed,
     "dispute": handle_dispute,

@@ -19,7 +19,7 @@ from django.db.models import F
 from django.http import HttpRequest
 
 from core.audit import client_ip, record_audit
-from payments.models import WebhookEvent, WebhookRejection
+from payments.models import Payment, WebhookEvent, WebhookRejection
 from payments.providers.base import ProviderEvent, WebhookRejected
 from payments.providers.registry import get_provider
 from payments.webhooks.handlers import handle
@@ -81,11 +81,19 @@ def store_event(*, provider_name: str, event: ProviderEvent, now: datetime) -> W
                 event_type=event.event_type[:100],
                 payload=event.payload,
                 received_at=now,
+                payment_id=_existing_payment_id(event.our_payment_id),
             )
             _queue_processing(row.pk)
     except IntegrityError:
         return None
     return row
+
+
+def _existing_payment_id(payment_id: int | None) -> int | None:
+    # An id from a provider's metadata may name no payment here (another environment on the same account).
+    if payment_id is None or not Payment.objects.filter(pk=payment_id).exists():
+        return None
+    return payment_id
 
 
 def _queue_processing(webhook_event_id: int) -> None:

@@ -18,6 +18,7 @@ from payments.services.checkout import start_payment
 from payments.services.orders import LineInput, create_order
 from payments.webhooks.services import process_webhook_event, store_event
 from tests.factories import PayeeFactory, StaffFactory
+from tests.payments.gopay.conftest import fake_gopay  # noqa: F401 - capture / void of GoPay holds
 from tests.payments.stripe.fake import FakeStripe
 
 STRIPE_WEBHOOK_SECRET = "whsec_test_admin"

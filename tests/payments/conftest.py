@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.payments.gopay.conftest import fake_gopay  # noqa: F401 - the payments API tests capture at GoPay
 from tests.payments.helpers import make_order, session_of, start_sandbox_payment
 
 

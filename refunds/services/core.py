@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Sum
@@ -19,7 +19,6 @@ from ledger.services import Posting, credit, debit, post_transaction
 from payments.models import Order, OrderStatus, Payment, ReviewReason
 from payments.providers.base import (
     ProviderOutcomeUnknown,
-    ProviderRefundState,
     ProviderRequestRejected,
     ProviderUnavailable,
 )
@@ -62,7 +61,13 @@ def create_overpayment_refund(*, payment: Payment, amount: Money, reason: str, n
 
 
 def refundable_minor(payment: Payment) -> int:
-    held = Refund.objects.filter(payment=payment, status__in=ACTIVE_STATUSES).aggregate(s=Sum("amount_minor"))["s"]
+    """What can still be refunded of what the provider captured. The release of an authorization's uncaptured
+    rest is not part of the captured amount, so it does not count here (see `record_uncaptured_release`)."""
+    held = (
+        Refund.objects.filter(payment=payment, status__in=ACTIVE_STATUSES)
+        .exclude(reason=RefundReason.AUTHORIZATION_RELEASED)
+        .aggregate(s=Sum("amount_minor"))["s"]
+    )
     return payment.captured_minor - (held or 0)
 
 
@@ -258,18 +263,20 @@ def complete_refund(*, refund_id: int, provider_ref: str, now: datetime) -> Refu
         refund = Refund.objects.select_for_update().select_related("payment").get(pk=refund_id)
         if refund.status == RefundStatus.SUCCEEDED:
             return refund
+        released = refund.reason == RefundReason.AUTHORIZATION_RELEASED
         post_transaction(
-            idempotency_key=f"refund:{refund.pk}",
-            kind="refund",
+            idempotency_key=f"authorization-release:payment:{payment.pk}" if released else f"refund:{refund.pk}",
+            kind="authorization_release" if released else "refund",
             entries=refund_postings(refund),
             occurred_at=now,
-            memo=f"Refund {refund.pk} of order {order.token}",
+            memo=f"{'Uncaptured rest' if released else 'Refund'} {refund.pk} of order {order.token}",
             metadata={"order": str(order.token), "payment": payment.pk, "refund": refund.pk},
         )
         Refund.objects.filter(pk=refund.pk).update(
             status=RefundStatus.SUCCEEDED, succeeded_at=now, provider_ref=provider_ref or refund.provider_ref
         )
-        Payment.objects.filter(pk=payment.pk).update(refunded_minor=payment.refunded_minor + refund.amount_minor)
+        if not released:  # never captured, so never part of the payment's captured or refunded amounts
+            Payment.objects.filter(pk=payment.pk).update(refunded_minor=payment.refunded_minor + refund.amount_minor)
         if not refund.is_overpayment:
             refunded = order.refunded_minor + refund.amount_minor
             target = OrderStatus.REFUNDED if refunded >= order.total_minor else OrderStatus.PARTIALLY_REFUNDED
@@ -284,6 +291,39 @@ def complete_refund(*, refund_id: int, provider_ref: str, now: datetime) -> Refu
         )
     refund.refresh_from_db()
     return refund
+
+
+def record_uncaptured_release(*, order: Order, payment: Payment, amount_minor: int, now: datetime) -> Refund | None:
+    """Book the part of a card hold that was not captured (a partial capture of an authorized payment).
+
+    The order is captured in full in the ledger (`capture:payment:<id>`); the uncaptured rest is then taken
+    back from each party exactly as a refund would take it (payee pending, commission, VAT on commission, in
+    proportion to what is left of each line), crediting the provider's clearing account, so that clearing
+    ends at the captured amount. It is a `Refund` row (reason `authorization_released`), succeeded at once,
+    with no provider call: the provider released the rest when it captured. Called inside the fulfilment
+    transaction (order and payment locked); idempotent: one such refund per payment, its ledger key
+    `authorization-release:payment:<id>`.
+
+    Counting, with A authorized and C captured: `payment.captured_minor` = C (what the provider captured),
+    `payment.refunded_minor` counts only refunds of that money (so refunded ≤ captured holds and
+    `refundable_minor` leaves exactly C for later refunds); `order.refunded_minor` = A − C (the order kept
+    only C of its total, and the order becomes partially refunded; the refund's reason says why)."""
+    if amount_minor <= 0:
+        return None
+    refund = Refund.objects.filter(payment=payment, reason=RefundReason.AUTHORIZATION_RELEASED).first()
+    if refund is None:
+        refund = _create_refund(
+            order=order,
+            payment=payment,
+            amount_minor=amount_minor,
+            reason=RefundReason.AUTHORIZATION_RELEASED,
+            status=RefundStatus.PROCESSING,
+            actor_label=f"{payment.provider}:capture",
+            note=f"Captured {Money(payment.captured_minor, order.currency)} of the authorized amount; "
+            "the rest was released on the buyer's card.",
+            now=now,
+        )
+    return complete_refund(refund_id=refund.pk, provider_ref="", now=now)
 
 
 def fail_refund(*, refund_id: int, message: str, now: datetime) -> Refund:
@@ -306,93 +346,3 @@ def fail_refund(*, refund_id: int, message: str, now: datetime) -> Refund:
     refund.refresh_from_db()
     logger.error("refund %s failed: %s", refund.pk, message)
     return refund
-
-
-def apply_provider_refund(*, payment: Payment, state: ProviderRefundState, now: datetime) -> Refund | None:
-    """Reconcile one refund the provider reports with ours: complete or fail ours, or ingest (once) a refund
-    made at the provider, e.g. in the Stripe dashboard. Called with the payment succeeded."""
-    with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=payment.order_id)
-        payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        refund = None
-        if state.our_refund_id is not None:
-            refund = Refund.objects.filter(pk=state.our_refund_id, payment=payment).first()
-        if refund is None:
-            refund = Refund.objects.filter(payment=payment, provider_ref=state.provider_ref).first()
-        if refund is None:
-            if state.status in ("failed", "canceled"):
-                return None  # made and undone at the provider: no money moved
-            refund = _ingest_provider_refund(order=order, payment=payment, state=state, now=now)
-        elif not refund.provider_ref:
-            Refund.objects.filter(pk=refund.pk).update(provider_ref=state.provider_ref)
-        if state.status == "succeeded":
-            return complete_refund(refund_id=refund.pk, provider_ref=state.provider_ref, now=now)
-        if state.status in ("failed", "canceled"):
-            if refund.status == RefundStatus.SUCCEEDED:
-                # A refund that fails after it succeeded returns the money to us; undoing a posted refund
-                # is a staff decision, so it is flagged rather than reversed automatically.
-                Payment.objects.filter(pk=payment.pk).update(needs_review=True)
-                logger.error("refund %s failed at the provider after it had succeeded", refund.pk)
-                return refund
-            return fail_refund(refund_id=refund.pk, message=state.failure_message or state.status, now=now)
-        return refund
-
-
-def _ingest_provider_refund(*, order: Order, payment: Payment, state: ProviderRefundState, now: datetime) -> Refund:
-    if state.amount.currency != payment.currency or state.amount.amount_minor > refundable_minor(payment):
-        raise DomainError(
-            f"Provider refund {state.provider_ref} of {state.amount} exceeds what payment {payment.pk} can refund.",
-            code=ErrorCode.REFUND_EXCEEDS_CAPTURED,
-            status=409,
-        )
-    if not payment.settles_order:
-        # A refund of money the order never kept: it replaces the automatic overpayment refund.
-        Refund.objects.filter(payment=payment, is_overpayment=True, status=RefundStatus.APPROVED).update(
-            status=RefundStatus.CANCELED
-        )
-        refund = Refund.objects.create(
-            order=order,
-            payment=payment,
-            amount_minor=state.amount.amount_minor,
-            currency=payment.currency,
-            reason=RefundReason.MADE_AT_PROVIDER,
-            status=RefundStatus.PROCESSING,
-            provider_ref=state.provider_ref,
-            is_overpayment=True,
-            requested_by_label=f"{payment.provider} dashboard",
-            created_at=now,
-        )
-    else:
-        refund = _create_refund(
-            order=order,
-            payment=payment,
-            amount_minor=state.amount.amount_minor,
-            reason=RefundReason.MADE_AT_PROVIDER,
-            status=RefundStatus.PROCESSING,
-            actor_label=f"{payment.provider} dashboard",
-            provider_ref=state.provider_ref,
-            now=now,
-        )
-    record_audit(
-        action="refund.ingested",
-        actor_label=f"{payment.provider} dashboard",
-        obj=refund,
-        amount_minor=refund.amount_minor,
-        currency=refund.currency,
-        message=state.provider_ref,
-        now=now,
-    )
-    return refund
-
-
-def resend_stuck_refunds(*, now: datetime, older_than: timedelta = timedelta(minutes=15)) -> int:
-    """Janitor: refunds approved or processing for a while (their task was lost, or its retries ran out on
-    an unknown outcome) are sent again. The provider call reuses the refund's idempotency key, so a refund
-    that did happen is only confirmed, never made twice."""
-    stuck = Refund.objects.filter(
-        status__in=[RefundStatus.APPROVED, RefundStatus.PROCESSING], updated_at__lt=now - older_than
-    )
-    ids = list(stuck.order_by("updated_at").values_list("pk", flat=True)[:200])
-    for refund_id in ids:
-        _queue_execution(Refund(pk=refund_id))
-    return len(ids)
