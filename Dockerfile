@@ -1,5 +1,5 @@
-# One image for web, worker and beat. WeasyPrint's native libraries (pango) are installed for the
-# invoicing work; libharfbuzz-subset0 makes font subsetting twice as fast.
+# One image for web, worker and beat. WeasyPrint's native libraries (pango) are installed for PDFs
+# (dispute evidence packs, invoices); libharfbuzz-subset0 makes font subsetting twice as fast.
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 UV_PROJECT_ENVIRONMENT=/opt/venv PATH=/opt/venv/bin:$PATH
 RUN apt-get update \

@@ -1,5 +1,6 @@
 # Tollgate: `make run` serves the demo at http://127.0.0.1:8000, `make test` runs the suite.
-# Both bootstrap uv (from PyPI, pinned) and the virtualenv from uv.lock; nothing else needs installing.
+# Both bootstrap uv (from PyPI, pinned) and the virtualenv from uv.lock, and check the system libraries
+# WeasyPrint needs for PDFs (`make system-deps`: installed with apt-get when missing and run as root).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -31,15 +32,37 @@ $(CURDIR)/.tools/bin/uv:
 .PHONY: venv
 venv: .venv/.synced ## create/refresh the virtualenv from uv.lock
 
+# WeasyPrint (dispute evidence packs, PDFs) loads pango and harfbuzz-subset at run time: Debian package, library.
+WEASYPRINT_DEBS := libpango-1.0-0:libpango-1.0.so.0 libpangoft2-1.0-0:libpangoft2-1.0.so.0 \
+	libharfbuzz-subset0:libharfbuzz-subset.so.0
+LDCONFIG := $(shell command -v ldconfig 2>/dev/null || echo /sbin/ldconfig)
+
+.PHONY: system-deps
+system-deps: ## the Debian packages WeasyPrint needs: installed if missing (as root), else the command is printed
+	@missing=""; \
+	for pair in $(WEASYPRINT_DEBS); do \
+	  $(LDCONFIG) -p 2>/dev/null | grep -qF "$${pair#*:} " || missing="$$missing $${pair%%:*}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing what WeasyPrint needs:$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y --no-install-recommends $$missing \
+	    || { apt-get update && apt-get install -y --no-install-recommends $$missing; }; \
+	else \
+	  echo "WeasyPrint (evidence-pack PDFs) needs system libraries that are missing:$$missing"; \
+	  echo "  install them with: sudo apt-get install -y$$missing"; \
+	fi
+
 .PHONY: run
 run: export TOLLGATE_PUBLIC_BASE_URL ?= http://$(HOST):$(PORT)
-run: venv ## migrate, load demo data, serve http://$(HOST):$(PORT)
+run: venv system-deps ## migrate, load demo data, serve http://$(HOST):$(PORT)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_demo_data
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 .PHONY: test
-test: venv ## the whole suite on SQLite with eager Celery
+test: venv system-deps ## the whole suite on SQLite with eager Celery
 	$(UV) run --frozen --no-sync pytest $(PYTEST_ARGS)
 
 .PHONY: lint

@@ -82,6 +82,7 @@ class PayeeAdmin(AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
     fieldsets = [
         (None, {"fields": ["kind", "legal_name", "display_name", "country", "email", "vat_id", "status"]}),
         ("Commission", {"fields": ["commission_bps"]}),
+        ("Disputes", {"fields": ["dispute_loss_bearer", "dispute_fee_bearer"]}),
         ("Portal", {"fields": ["portal_user"]}),
         ("Stripe Connect", {"fields": STRIPE_CONNECT_FIELDS}),
         ("Ledger", {"fields": ["ledger_balances", "payouts"]}),

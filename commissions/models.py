@@ -6,6 +6,11 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 
+class DisputeBearer(models.TextChoices):
+    PAYEE = "payee", "Payee"
+    PLATFORM = "platform", "Platform"
+
+
 class Payee(models.Model):
     """Someone the platform collects money for: a seller of goods or an event organizer."""
 
@@ -30,6 +35,19 @@ class Payee(models.Model):
         help_text="e.g. 850 = 8.5 %; empty uses the platform default",
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    # Who bears a lost dispute (chargeback): the disputed amount's payee share and the provider's dispute fee.
+    dispute_loss_bearer = models.CharField(
+        max_length=10,
+        choices=DisputeBearer.choices,
+        default=DisputeBearer.PAYEE,
+        help_text="Lost dispute: the payee loses their held share, or the platform bears it and releases the hold",
+    )
+    dispute_fee_bearer = models.CharField(
+        max_length=10,
+        choices=DisputeBearer.choices,
+        default=DisputeBearer.PLATFORM,
+        help_text="Lost dispute: the provider's dispute fee is charged to the payee's available balance, or not",
+    )
     # Stripe Connect (Express): the connected account and its status, kept in sync from account.updated.
     stripe_account_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
     stripe_charges_enabled = models.BooleanField(default=False)

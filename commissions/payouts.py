@@ -19,6 +19,7 @@ from core.errors import DomainError, ErrorCode
 from ledger import accounts
 from ledger.models import LedgerTransaction
 from ledger.money import Money
+from ledger.selectors import account_balance
 from ledger.services import credit, debit, post_transaction, reverse_transaction
 from payments.providers.base import ProviderOutcomeUnknown, ProviderRequestRejected, ProviderTransferState
 
@@ -32,6 +33,14 @@ def create_payout(*, payee: Payee, amount: Money, now: datetime, actor=None, act
         raise DomainError("The payee has no Stripe account to pay to.", code=ErrorCode.REFUND_NOT_ALLOWED, status=409)
     with transaction.atomic():
         Payee.objects.select_for_update().get(pk=payee.pk)
+        # Under the payee's lock, so two payouts cannot both spend the same balance (I5).
+        available = account_balance(accounts.payee_available(payee.pk), amount.currency).amount_minor
+        if amount.amount_minor > available:
+            raise DomainError(
+                f"The payee has {Money(max(available, 0), amount.currency)} available; a payout cannot be more.",
+                code=ErrorCode.INSUFFICIENT_FUNDS,
+                status=409,
+            )
         payout = Payout.objects.create(
             payee=payee, amount_minor=amount.amount_minor, currency=amount.currency, created_at=now
         )

@@ -31,6 +31,7 @@ app.conf.beat_schedule = {
     },
     "backfill-webhook-events": {"task": "payments.tasks.backfill_webhook_events", "schedule": timedelta(hours=1)},
     "resend-stuck-refunds": {"task": "refunds.tasks.resend_stuck_refunds", "schedule": timedelta(minutes=5)},
+    "expire-store-credits": {"task": "refunds.tasks.expire_store_credits", "schedule": timedelta(hours=1)},
     "sync-stale-payments": {"task": "payments.tasks.sync_stale_payments", "schedule": timedelta(minutes=5)},
     "watch-authorizations": {"task": "payments.tasks.watch_authorizations", "schedule": timedelta(hours=1)},
     "redeliver-sandbox-events": {

@@ -15,6 +15,7 @@ api_v1 = [
     *include("payments.api.urls")[0].urlpatterns,
     *include("commissions.api.urls")[0].urlpatterns,
     *include("recurring.api.urls")[0].urlpatterns,
+    *include("refunds.api.urls")[0].urlpatterns,
 ]
 
 urlpatterns = [

@@ -65,6 +65,16 @@ class ErrorCode(StrEnum):
     REFUND_EXCEEDS_CAPTURED = "refund_exceeds_captured"
     REFUND_NOT_ALLOWED = "refund_not_allowed"
     REFUND_BLOCKED_BY_DISPUTE = "refund_blocked_by_dispute"
+    ORDER_NOT_REFUNDABLE = "order_not_refundable"
+    REFUND_OUTSIDE_POLICY = "refund_outside_policy"
+    REFUND_METHOD_NOT_ALLOWED = "refund_method_not_allowed"
+    REFUND_NOT_PENDING = "refund_not_pending"
+    APPROVER_IS_REQUESTER = "approver_is_requester"
+    OVERRIDE_REASON_REQUIRED = "override_reason_required"
+    UNKNOWN_ORDER_LINE = "unknown_order_line"
+    # store credit
+    STORE_CREDIT_INVALID = "store_credit_invalid"  # unknown, spent, expired or of another currency
+    STORE_CREDIT_INSUFFICIENT = "store_credit_insufficient"  # covers only part of the order
     # recurring payments
     RECURRING_NOT_AVAILABLE = "recurring_not_available"
     CAPTURE_NOT_AVAILABLE = "capture_not_available"

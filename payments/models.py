@@ -123,6 +123,9 @@ class OrderLine(models.Model):
     event_ref = models.CharField(max_length=100, blank=True)
     event_starts_at = models.DateTimeField(null=True, blank=True)
     event_country = models.CharField(max_length=2, blank=True)
+    refund_policy = models.ForeignKey(
+        "refunds.RefundPolicy", null=True, blank=True, on_delete=models.PROTECT, related_name="order_lines"
+    )
 
     class Meta:
         constraints = [

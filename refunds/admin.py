@@ -4,6 +4,7 @@ change only through `refunds.disputes`. Provider references link to the provider
 
 from django.contrib import admin
 
+import refunds.store_credit_admin  # noqa: F401 - registers the store credit admin
 from core.admin_tools import (
     CurrencyTotalsMixin,
     ReadOnlyAdminMixin,
@@ -13,7 +14,8 @@ from core.admin_tools import (
     money_field,
     provider_link,
 )
-from refunds.models import Dispute, Refund, RefundLine
+from refunds.models import Refund, RefundLine
+from refunds.policy_admin import RefundApprovalMixin
 
 
 class RefundLineInline(ReadOnlyInline):
@@ -44,7 +46,7 @@ class RefundLineInline(ReadOnlyInline):
 
 
 @admin.register(Refund)
-class RefundAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
+class RefundAdmin(RefundApprovalMixin, CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
     list_display = [
         "id",
         "order_link",
@@ -52,12 +54,13 @@ class RefundAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
         "amount",
         "reason",
         "is_overpayment",
+        "method",
         "status",
         "requested_by_label",
         "created_at",
         "succeeded_at",
     ]
-    list_filter = ["status", "reason", "is_overpayment", "currency"]
+    list_filter = ["status", "reason", "method", "payment__provider", "is_overpayment", "force_majeure", "currency"]
     list_select_related = ["order", "payment"]
     date_hierarchy = "created_at"
     search_fields = ["order__token", "order__reference", "provider_ref"]
@@ -65,14 +68,33 @@ class RefundAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
     totals_fields = [("amount_minor", "Refunded")]
     fieldsets = [
         (None, {"fields": ["order_link", "payment_link", "status", "reason", "is_overpayment", "provider_ref_link"]}),
-        ("Money", {"fields": ["currency", "amount"]}),
-        ("Request", {"fields": ["requested_by", "requested_by_label", "note", "failure_message"]}),
+        ("Money", {"fields": ["currency", "amount", "fee", "fee_to", "commission_returned", "commission_kept"]}),
+        (
+            "Policy",
+            {"fields": ["method", "policy", "force_majeure", "override_reason", "policy_snapshot"]},
+        ),
+        (
+            "Request",
+            {
+                "fields": [
+                    "requested_by",
+                    "requested_by_label",
+                    "approved_by",
+                    "approved_at",
+                    "rejection_reason",
+                    "note",
+                    "failure_message",
+                ]
+            },
+        ),
         ("Dates", {"fields": ["created_at", "succeeded_at", "updated_at"]}),
     ]
     readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
     inlines = [RefundLineInline]
 
     amount = money_field("amount_minor", "amount")
+    fee = money_field("fee_minor", "fee kept")
+    commission_kept = money_field("commission_kept_minor", "commission kept")
 
     @admin.display(description="order", ordering="order__created_at")
     def order_link(self, obj):
@@ -87,64 +109,5 @@ class RefundAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
         return provider_link(obj.payment.provider, "refund", obj.provider_ref)
 
 
-@admin.register(Dispute)
-class DisputeAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
-    """Chargebacks as the provider reports them (webhooks). The evidence is answered in the provider's
-    dashboard, one click away from each row."""
-
-    list_display = [
-        "id",
-        "provider_ref_link",
-        "order_link",
-        "payment_link",
-        "amount",
-        "status",
-        "reason",
-        "evidence_due_by",
-        "held",
-        "opened_at",
-    ]
-    list_filter = ["status", "reason", "currency"]
-    list_select_related = ["order", "payment"]
-    date_hierarchy = "opened_at"
-    search_fields = ["provider_ref", "order__token"]
-    ordering = ["-opened_at", "-pk"]
-    totals_fields = [("amount_minor", "Disputed"), ("held_minor", "Held from payees")]
-    fieldsets = [
-        (
-            None,
-            {
-                "fields": [
-                    "provider_ref_link",
-                    "order_link",
-                    "payment_link",
-                    "payment_intent_link",
-                    "status",
-                    "provider_status",
-                    "reason",
-                ]
-            },
-        ),
-        ("Money", {"fields": ["currency", "amount", "held"]}),
-        ("Dates", {"fields": ["opened_at", "evidence_due_by", "closed_at", "updated_at"]}),
-    ]
-    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
-
-    amount = money_field("amount_minor", "amount")
-    held = money_field("held_minor", "held from payees")
-
-    @admin.display(description="dispute", ordering="provider_ref")
-    def provider_ref_link(self, obj):
-        return provider_link(obj.payment.provider, "dispute", obj.provider_ref)
-
-    @admin.display(description="payment intent")
-    def payment_intent_link(self, obj):
-        return provider_link(obj.payment.provider, "payment", obj.payment.provider_payment_ref)
-
-    @admin.display(description="order", ordering="order__created_at")
-    def order_link(self, obj):
-        return admin_link(obj.order, obj.order.short_token)
-
-    @admin.display(description="payment", ordering="payment_id")
-    def payment_link(self, obj):
-        return admin_link(obj.payment, f"#{obj.payment_id}")
+# Disputes: refunds/admin_disputes.py (filters, evidence pack, sandbox test disputes).
+from refunds import admin_disputes  # noqa: E402, F401 - registers DisputeAdmin

@@ -7,9 +7,21 @@ Ledger, per dispute:
   (`dispute_balance:<move id>`): withheld amount `provider:<p>:clearing` -> `provider:<p>:disputed`, its fee
   to `platform:provider_fees`; given back the other way;
 - won (or an inquiry closed): the hold goes back, `reserved` -> `available` (`dispute_release:<id>`);
-- lost: the hold pays for it (`reserved` debited), the platform bears the rest (`platform:dispute_losses`),
-  and what the provider withheld leaves `provider:<p>:disputed` (`dispute_loss:<id>`).
-Who bears a loss (payee or platform) and the fee by policy comes with the refund-policy work.
+- lost (`dispute_loss:<id>`), per payee by `Payee.dispute_loss_bearer`:
+    "payee" (default): the payee's held share is the payee's loss: debit `payee:<id>:reserved` (the hold
+      already came out of their `available`, which may be negative);
+    "platform": the hold goes back to the payee (debit `reserved`, credit `available`) and the platform
+      bears that share too;
+  the platform bears the rest (debit `platform:dispute_losses` = disputed amount - payee-borne shares:
+  commission and VAT on it, and any share no payee was holding); the disputed amount leaves the provider:
+  credit `provider:<p>:disputed` for what it withheld, `provider:<p>:clearing` for the rest;
+- the dispute fee on a lost dispute (`dispute_fee:<id>`), per payee by `Payee.dispute_fee_bearer`: the fee
+  the provider charged (already an expense in `platform:provider_fees` from its balance move) is split over
+  the payees in proportion to the hold; the parts of payees who bear it are charged to them: debit
+  `payee:<id>:available` (may go negative), credit `platform:provider_fees` (the platform recovers it).
+  "platform" (default): nothing is posted, the platform keeps the expense. A won dispute's fee stays with the
+  platform.
+Bearers are read when the dispute is settled; both settlements are posted once (later events change nothing).
 """
 
 from __future__ import annotations
@@ -205,15 +217,40 @@ def _release(*, dispute: Dispute, now: datetime) -> None:
     )
 
 
+def _bearers(payee_ids) -> dict[int, tuple[str, str]]:
+    from commissions.models import Payee
+
+    rows = Payee.objects.filter(pk__in=list(payee_ids)).values_list("pk", "dispute_loss_bearer", "dispute_fee_bearer")
+    return {pk: (loss, fee) for pk, loss, fee in rows}
+
+
+def _fees(dispute: Dispute) -> int:
+    """The provider's net dispute fees for this dispute, from its balance moves in the ledger."""
+    fees = 0
+    code = accounts.PLATFORM_PROVIDER_FEES.code
+    moves = LedgerTransaction.objects.filter(kind="dispute_balance", metadata__dispute=dispute.pk)
+    for entry in (e for tx in moves.prefetch_related("entries__account") for e in tx.entries.all()):
+        if entry.account.code == code and entry.currency == dispute.currency:
+            fees += entry.amount_minor if entry.direction == "debit" else -entry.amount_minor
+    return fees
+
+
 def _settle_loss(*, dispute: Dispute, provider: str, now: datetime) -> None:
+    if LedgerTransaction.objects.filter(idempotency_key=f"dispute_loss:{dispute.pk}").exists():
+        return  # settled once, with the bearers of that moment
     currency = dispute.currency
     split = _hold_split(dispute)
-    held = sum(split.values())
+    bearers = _bearers(split)
+    borne_by_payees = 0
     withheld = max(0, min(_withheld(dispute, provider), dispute.amount_minor))
-    postings: list[Posting] = [
-        debit(accounts.payee_reserved(payee_id), Money(amount, currency)) for payee_id, amount in sorted(split.items())
-    ]
-    postings.append(debit(accounts.PLATFORM_DISPUTE_LOSSES, Money(dispute.amount_minor - held, currency)))
+    postings: list[Posting] = []
+    for payee_id, amount in sorted(split.items()):
+        postings.append(debit(accounts.payee_reserved(payee_id), Money(amount, currency)))
+        if bearers.get(payee_id, ("payee", ""))[0] == "platform":
+            postings.append(credit(accounts.payee_available(payee_id), Money(amount, currency)))
+        else:
+            borne_by_payees += amount
+    postings.append(debit(accounts.PLATFORM_DISPUTE_LOSSES, Money(dispute.amount_minor - borne_by_payees, currency)))
     postings.append(credit(provider_disputed(provider), Money(withheld, currency)))
     postings.append(credit(accounts.provider_clearing(provider), Money(dispute.amount_minor - withheld, currency)))
     post_transaction(
@@ -222,8 +259,13 @@ def _settle_loss(*, dispute: Dispute, provider: str, now: datetime) -> None:
         entries=postings,
         occurred_at=now,
         memo=f"Dispute {dispute.provider_ref} lost",
-        metadata={"dispute": dispute.pk},
+        metadata={
+            "dispute": dispute.pk,
+            "borne_by_payees": borne_by_payees,
+            "loss_bearers": {str(p): bearers.get(p, ("payee", ""))[0] for p in sorted(split)},
+        },
     )
+    fee_charged = _charge_fee(dispute=dispute, split=split, bearers=bearers, now=now)
     record_audit(
         action="dispute.lost",
         actor_label=provider,
@@ -231,4 +273,30 @@ def _settle_loss(*, dispute: Dispute, provider: str, now: datetime) -> None:
         amount_minor=dispute.amount_minor,
         currency=currency,
         now=now,
+        metadata={"borne_by_payees": borne_by_payees, "fee_charged_to_payees": fee_charged},
     )
+
+
+def _charge_fee(*, dispute: Dispute, split: dict[int, int], bearers: dict[int, tuple[str, str]], now: datetime) -> int:
+    """Charge the payees who bear the dispute fee their part of it (in proportion to the hold)."""
+    fee = _fees(dispute)
+    if fee <= 0 or not split:
+        return 0
+    payee_ids = sorted(split)
+    parts = dict(zip(payee_ids, allocate(fee, [split[p] for p in payee_ids]), strict=True))
+    fee_bearer = {p: bearers.get(p, ("", "platform"))[1] for p in payee_ids}
+    charged = {p: amount for p, amount in parts.items() if amount > 0 and fee_bearer[p] == "payee"}
+    if not charged:
+        return 0
+    currency = dispute.currency
+    postings: list[Posting] = [debit(accounts.payee_available(p), Money(a, currency)) for p, a in charged.items()]
+    postings.append(credit(accounts.PLATFORM_PROVIDER_FEES, Money(sum(charged.values()), currency)))
+    post_transaction(
+        idempotency_key=f"dispute_fee:{dispute.pk}",
+        kind="dispute_fee",
+        entries=postings,
+        occurred_at=now,
+        memo=f"Dispute {dispute.provider_ref} lost: dispute fee charged to the payee",
+        metadata={"dispute": dispute.pk, "fee": fee},
+    )
+    return sum(charged.values())

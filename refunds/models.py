@@ -5,6 +5,8 @@ from django.db import models
 from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
+from ledger.money import CURRENCY_EXPONENTS
+
 
 class RefundReason(models.TextChoices):
     REQUESTED_BY_CUSTOMER = "requested_by_customer", "Requested by the buyer"
@@ -26,8 +28,108 @@ class RefundStatus(models.TextChoices):
     CANCELED = "canceled", "Canceled"
 
 
+class RefundMethod(models.TextChoices):
+    ORIGINAL = "original", "Original payment method"
+    STORE_CREDIT = "store_credit", "Store credit"
+    TRANSFER = "transfer", "Transfer to another event"
+
+
+class FeeTo(models.TextChoices):
+    PAYEE = "payee", "The payee keeps the fee"
+    PLATFORM = "platform", "The platform keeps the fee"
+
+
+class PolicyScope(models.TextChoices):
+    DEFAULT = "default", "Default (all lines)"
+    PAYEE = "payee", "One payee"
+    EVENT = "event", "One event"
+
+
+class RefundPolicy(models.Model):
+    """What a buyer gets back, and when. Event tickets count time *before the event starts*: a full refund
+    until `full_refund_until` before it, then the tiers in order (each until its own time before the event,
+    with a percentage and/or fixed fee), then nothing. Goods and services (no event date) count time *since
+    the order was paid*: the same fields read as "within this long after payment" (full refund within
+    `full_refund_until`, then each tier's fee within its `until`, then nothing). Most specific wins:
+    a line's own policy, then event, then payee, then the default."""
+
+    name = models.CharField(max_length=120)
+    scope = models.CharField(max_length=10, choices=PolicyScope.choices, default=PolicyScope.DEFAULT)
+    payee = models.ForeignKey(
+        "commissions.Payee", null=True, blank=True, on_delete=models.PROTECT, related_name="refund_policies"
+    )
+    event_ref = models.CharField(max_length=100, blank=True)
+    full_refund_until = models.DurationField(
+        help_text="Events: full refund until this long before the event. Goods: within this long after payment."
+    )
+    commission_returned = models.BooleanField(
+        default=True, help_text="Whether the platform's commission (and its VAT) goes back to the buyer"
+    )
+    fee_to = models.CharField(max_length=10, choices=FeeTo.choices, default=FeeTo.PAYEE)
+    allow_original = models.BooleanField("allow refund to the original payment", default=True)
+    allow_store_credit = models.BooleanField("allow store credit", default=True)
+    allow_transfer = models.BooleanField("allow transfer to another event", default=False)
+    store_credit_validity_days = models.PositiveIntegerField(default=365)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name_plural = "refund policies"
+        constraints = [
+            models.CheckConstraint(condition=Q(scope__in=PolicyScope.values), name="refund_policy_scope_valid"),
+            models.CheckConstraint(
+                condition=(Q(scope="default") & Q(payee__isnull=True) & Q(event_ref=""))
+                | (Q(scope="payee") & Q(payee__isnull=False) & Q(event_ref=""))
+                | (Q(scope="event") & ~Q(event_ref="")),
+                name="refund_policy_scope_fields",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        allowed = [
+            (self.allow_original, RefundMethod.ORIGINAL),
+            (self.allow_store_credit, RefundMethod.STORE_CREDIT),
+            (self.allow_transfer, RefundMethod.TRANSFER),
+        ]
+        return tuple(str(method) for on, method in allowed if on)
+
+
+class RefundPolicyTier(models.Model):
+    """After the full-refund window: until `until` before the event (or within `until` after payment for
+    goods), a fee of `fee_bps` of the refunded amount plus `fee_fixed_minor` (in `currency`, per line)."""
+
+    policy = models.ForeignKey(RefundPolicy, on_delete=models.CASCADE, related_name="tiers")
+    position = models.PositiveSmallIntegerField(default=0)
+    until = models.DurationField()
+    fee_bps = models.PositiveIntegerField(default=0, help_text="e.g. 1000 = 10 %")
+    fee_fixed_minor = models.BigIntegerField(default=0)
+    currency = models.CharField(max_length=3, blank=True, help_text="Currency of the fixed fee")
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(fee_bps__lte=10000) & Q(fee_fixed_minor__gte=0), name="refund_policy_tier_fee_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy_id} tier {self.position}"
+
+
 class Refund(models.Model):
-    """Money going back to the buyer for (part of) one payment."""
+    """Money going back to the buyer for (part of) one payment.
+
+    `amount_minor` is what the buyer gets back. The part of the order it undoes ("gross") is
+    `amount_minor + fee_minor + commission_kept_minor`: a fee the policy keeps, and the commission (with its
+    VAT) when the policy does not return it. The refund lines split the gross part."""
 
     order = models.ForeignKey("payments.Order", on_delete=models.PROTECT, related_name="refunds")
     payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT, related_name="refunds")
@@ -50,13 +152,33 @@ class Refund(models.Model):
     )
     requested_by_label = models.CharField(max_length=150, blank=True)
     note = models.TextField(blank=True)
+    method = models.CharField(max_length=20, choices=RefundMethod.choices, default=RefundMethod.ORIGINAL)
+    fee_minor = models.BigIntegerField(default=0, help_text="Kept under the refund policy")
+    fee_to = models.CharField(max_length=10, choices=FeeTo.choices, default=FeeTo.PAYEE)
+    commission_returned = models.BooleanField(default=True)
+    commission_kept_minor = models.BigIntegerField(
+        default=0, help_text="Commission and its VAT not returned to the buyer under the policy"
+    )
+    policy = models.ForeignKey(RefundPolicy, null=True, blank=True, on_delete=models.PROTECT, related_name="refunds")
+    policy_snapshot = models.JSONField(default=dict, blank=True, help_text="The policy quote when it was requested")
+    force_majeure = models.BooleanField(default=False)
+    override_reason = models.TextField(blank=True, help_text="Why staff went beyond the policy")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    rejection_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     succeeded_at = models.DateTimeField(null=True, blank=True)
     history = HistoricalRecords()
 
     class Meta:
+        permissions = [("approve_refund", "Can approve or reject refunds above the approval threshold")]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(fee_minor__gte=0) & Q(commission_kept_minor__gte=0), name="refund_kept_non_negative"
+            ),
             models.UniqueConstraint(
                 fields=["payment", "provider_ref"],
                 condition=~Q(provider_ref=""),
@@ -80,6 +202,7 @@ class RefundLine(models.Model):
     commission_minor = models.BigIntegerField()
     commission_vat_minor = models.BigIntegerField()
     payee_share_minor = models.BigIntegerField()
+    fee_minor = models.BigIntegerField(default=0, help_text="Of this line's part, kept under the policy")
 
     class Meta:
         constraints = [
@@ -146,3 +269,78 @@ class Dispute(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in (DisputeStatus.OPEN, DisputeStatus.UNDER_REVIEW)
+
+
+class StoreCreditStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SPENT = "spent", "Spent"
+    EXPIRED = "expired", "Expired"
+
+
+class StoreCredit(models.Model):
+    """Credit a buyer can spend at checkout with its code (`refunds.store_credit`). A bearer instrument, like a
+    gift card: whoever has the code may use it. Its liability is `buyers:store_credit` in the ledger, which
+    always equals the sum of `remaining_minor` (spending, expiry and issue post it under this row's lock)."""
+
+    buyer_email = models.EmailField(max_length=254, db_index=True)
+    code = models.CharField(max_length=20, unique=True)
+    currency = models.CharField(max_length=3)
+    amount_minor = models.BigIntegerField(help_text="Issued")
+    remaining_minor = models.BigIntegerField(help_text="Still spendable")
+    expired_minor = models.BigIntegerField(default=0, help_text="Released to breakage when it expired")
+    expires_at = models.DateTimeField(db_index=True)
+    status = models.CharField(
+        max_length=10, choices=StoreCreditStatus.choices, default=StoreCreditStatus.ACTIVE, db_index=True
+    )
+    source_refund = models.OneToOneField(
+        Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="store_credit"
+    )
+    issued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=300, blank=True, help_text="Why it was issued (goodwill credit)")
+    notified_at = models.DateTimeField(null=True, blank=True, help_text="When the buyer was e-mailed the code")
+    created_at = models.DateTimeField(db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        permissions = [("issue_goodwill_credit", "Can issue goodwill store credit")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(amount_minor__gt=0)
+                & Q(remaining_minor__gte=0)
+                & Q(remaining_minor__lte=models.F("amount_minor"))
+                & Q(expired_minor__gte=0)
+                & Q(expired_minor__lte=models.F("amount_minor")),
+                name="store_credit_amounts_valid",
+            ),
+            models.CheckConstraint(condition=Q(status__in=StoreCreditStatus.values), name="store_credit_status_valid"),
+            models.CheckConstraint(
+                condition=Q(currency__in=sorted(CURRENCY_EXPONENTS)), name="store_credit_currency_known"
+            ),
+            # Active while something is left; spent and expired credits have nothing left to spend.
+            models.CheckConstraint(
+                condition=(Q(status="active") & Q(remaining_minor__gt=0))
+                | (~Q(status="active") & Q(remaining_minor=0)),
+                name="store_credit_remaining_matches_status",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Store credit {self.code} ({self.status})"
+
+
+class StoreCreditSpend(models.Model):
+    """One payment made with a store credit (its ledger key `store_credit_spend:<id>`)."""
+
+    credit = models.ForeignKey(StoreCredit, on_delete=models.PROTECT, related_name="spends")
+    payment = models.OneToOneField("payments.Payment", on_delete=models.PROTECT, related_name="store_credit_spend")
+    amount_minor = models.BigIntegerField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(amount_minor__gt=0), name="store_credit_spend_positive")]
+
+    def __str__(self) -> str:
+        return f"{self.credit_id} -> payment {self.payment_id}: {self.amount_minor}"

@@ -26,3 +26,21 @@ def resend_stuck_refunds(**kwargs) -> int:
     from refunds.services import resend_stuck_refunds as resend
 
     return resend(now=timezone.now())
+
+
+@shared_task
+def send_store_credit_email(*, credit_id: int, **kwargs) -> bool:
+    from django.utils import timezone
+
+    from refunds.store_credit import send_store_credit_email as send
+
+    return send(credit_id=credit_id, now=timezone.now())
+
+
+@shared_task
+def expire_store_credits(**kwargs) -> int:
+    from django.utils import timezone
+
+    from refunds.store_credit import expire_store_credits as expire
+
+    return expire(now=timezone.now())

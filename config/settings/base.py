@@ -277,8 +277,15 @@ TOLLGATE_PROVIDERS = {
     "sandbox": "payments.providers.sandbox.adapter.SandboxProvider",
     "stripe": "payments.providers.stripe.adapter.StripeProvider",
     "gopay": "payments.providers.gopay.adapter.GoPayProvider",
+    "store_credit": "payments.providers.store_credit.adapter.StoreCreditProvider",
 }
-TOLLGATE_CHECKOUT_PROVIDERS = env.list("TOLLGATE_CHECKOUT_PROVIDERS", default=["gopay", "stripe", "sandbox"])
+# `store_credit` is not a choice among the others: the checkout page shows a box for the code instead.
+TOLLGATE_CHECKOUT_PROVIDERS = env.list(
+    "TOLLGATE_CHECKOUT_PROVIDERS", default=["gopay", "stripe", "sandbox", "store_credit"]
+)
+# Store credit (refunds/store_credit.py): how long a credit lasts when its refund policy does not say.
+TOLLGATE_STORE_CREDIT_ENABLED = env.bool("TOLLGATE_STORE_CREDIT_ENABLED", default=True)
+TOLLGATE_STORE_CREDIT_VALIDITY = timedelta(days=env.int("TOLLGATE_STORE_CREDIT_VALIDITY_DAYS", default=365))
 
 # Stripe: on when a secret key and at least one webhook secret are set. Several webhook secrets (comma-
 # separated) while one is rolled, and for the Connect endpoint's own secret.
@@ -316,6 +323,9 @@ LOGGING = {
         # runserver's request log carries the query string: route it through the masking filter too.
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "celery": {"level": env("CELERY_LOG_LEVEL", default=env("LOG_LEVEL", default="INFO"))},
+        # PDF rendering (evidence packs) logs every step and every font subset at INFO.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 
@@ -339,6 +349,21 @@ GOPAY_AUTHORIZATION_LIFETIME = timedelta(days=4)
 GOPAY_AUTHORIZATION_WARN_BEFORE = timedelta(days=1)
 # An on-demand recurrence must name its last day; GoPay refuses charges after it.
 GOPAY_RECURRENCE_DATE_TO = env("GOPAY_RECURRENCE_DATE_TO", default="2099-12-31")
+
+# --- Refunds (refunds/) ------------------------------------------------------------------------------
+# Maker-checker: a refund returning more than this (minor units, per currency) to the buyer stays `requested`
+# until a second staff user with `refunds.approve_refund` approves it. Currencies not listed use "default"
+# (EUR-like minor units); set a currency to 0 to require approval for every refund in it.
+TOLLGATE_REFUND_APPROVAL_THRESHOLD = {
+    "EUR": 50000,
+    "USD": 50000,
+    "GBP": 50000,
+    "CZK": 1250000,
+    "PLN": 200000,
+    "HUF": 20000000,
+    "JPY": 80000,
+    "default": 50000,
+}
 
 # --- Recurring payments (recurring/) -----------------------------------------------------------------
 # A failed recurring charge is retried after each of these delays in turn (so 1 + len attempts in all), then

@@ -136,6 +136,36 @@ class OrderAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
     def metadata_pretty(self, obj):
         return pretty_json(obj.metadata)
 
+    # --- "Refund…" (refunds.admin_views: the policy quote per line, then the refund form) ------------------
+
+    def get_urls(self):
+        from django.urls import path
+
+        from refunds.admin_views import order_refund_view
+
+        return [
+            path(
+                "<path:object_id>/refund/",
+                self.admin_site.admin_view(lambda request, object_id: order_refund_view(self, request, object_id)),
+                name="payments_order_refund",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        from django.contrib.admin.utils import unquote
+        from django.urls import reverse
+
+        order = self.get_object(request, unquote(object_id))
+        extra_context = dict(extra_context or {})
+        if (
+            order is not None
+            and order.status in ("paid", "partially_refunded")
+            and request.user.has_perm("refunds.add_refund")
+        ):
+            extra_context["refund_url"] = reverse("admin:payments_order_refund", args=[order.pk])
+        return super().change_view(request, object_id, form_url, extra_context)
+
     def has_cancel_order_permission(self, request) -> bool:
         return request.user.has_perm(f"{self.opts.app_label}.cancel_order")
 

@@ -159,6 +159,31 @@ class PaymentAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
     fee = money_field("fee_minor", "fee")
     authorized = money_field("authorized_minor", "authorized (held, not captured)")
     change_form_template = "admin/payments/payment/change_form.html"
+    actions = ["open_test_dispute"]
+
+    # --- sandbox: a test dispute, sent back through the gateway's signed webhook (refunds.sandbox_disputes) --
+
+    def has_open_test_dispute_permission(self, request) -> bool:
+        from refunds.sandbox_disputes import sandbox_disputes_enabled
+
+        return sandbox_disputes_enabled() and request.user.has_perm("sandbox.add_sandboxdispute")
+
+    @admin.action(description="Open a test dispute (sandbox)", permissions=["open_test_dispute"])
+    def open_test_dispute(self, request, queryset):
+        from refunds.sandbox_disputes import SandboxDisputeError, open_sandbox_dispute
+
+        for payment in queryset.order_by("pk"):
+            try:
+                state = open_sandbox_dispute(
+                    payment=payment, reason="fraudulent", actor=request.user, request=request, now=timezone.now()
+                )
+            except SandboxDisputeError as exc:
+                self.message_user(request, f"No dispute opened. {exc}", messages.ERROR)
+            else:
+                amount = money(state.amount.amount_minor, state.amount.currency)
+                self.message_user(
+                    request, f"Sandbox dispute {state.provider_ref} opened on payment {payment.pk} for {amount}."
+                )
 
     @admin.display(description="order", ordering="order__created_at")
     def order_link(self, obj):

@@ -69,3 +69,23 @@ class ChooseMethodForm(forms.Form):
         self.fields["method"].choices = [(p.name, p.display_name) for p in providers]
         if len(providers) == 1:
             self.fields["method"].initial = providers[0].name
+
+
+class StoreCreditForm(forms.Form):
+    """The "Have store credit?" box on the checkout page (paying with a code; no JavaScript)."""
+
+    store_credit_code = forms.CharField(
+        label="Have store credit? Enter the code",
+        max_length=40,
+        help_text="It looks like ABCD-EFGH-JKMN and pays the whole order.",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}),
+    )
+
+
+class StoreCreditLookupForm(forms.Form):
+    email = forms.EmailField(
+        label="Your e-mail",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        help_text="We e-mail the codes of your store credit there (never shown on this page).",
+    )

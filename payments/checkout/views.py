@@ -6,12 +6,13 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 from django_ratelimit.decorators import ratelimit
 
 from core.errors import DomainError
-from payments.checkout.forms import ChooseMethodForm, PaymentLinkForm
+from payments.checkout.forms import ChooseMethodForm, PaymentLinkForm, StoreCreditForm, StoreCreditLookupForm
 from payments.checkout.messages import failure_message
 from payments.models import OrderStatus, PaymentLink, PaymentStatus
 from payments.providers.registry import checkout_providers
@@ -85,8 +86,25 @@ def checkout_page(request: HttpRequest, token) -> HttpResponse:
     if order.status != OrderStatus.OPEN or has_authorized_payment(order):  # authorized: nothing more to pay
         return redirect("checkout:return", token=order.token)
     providers = checkout_providers(order)
-    form = ChooseMethodForm(request.POST or None, providers=providers)
-    if request.method == "POST" and form.is_valid():
+    # Providers paid with a code on this page (store credit) get their own box, not a radio button.
+    takes_code = any(getattr(p, "pays_with_code", False) for p in providers)
+    providers = [p for p in providers if not getattr(p, "pays_with_code", False)]
+    paying_with_code = request.method == "POST" and "store_credit_code" in request.POST
+    posted = request.POST if request.method == "POST" and not paying_with_code else None
+    form = ChooseMethodForm(posted, providers=providers)
+    credit_form = StoreCreditForm(request.POST if paying_with_code else None) if takes_code else None
+    if paying_with_code and credit_form is not None and credit_form.is_valid():
+        from refunds.store_credit import pay_with_store_credit
+
+        try:
+            pay_with_store_credit(
+                order=order, code=credit_form.cleaned_data["store_credit_code"], now=now, request=request
+            )
+        except DomainError as exc:
+            credit_form.add_error("store_credit_code", exc.message)
+        else:
+            return _see_other(reverse("checkout:return", args=[order.token]))
+    elif request.method == "POST" and not paying_with_code and form.is_valid():
         try:
             payment = start_payment(order=order, provider_name=form.cleaned_data["method"], now=now)
         except DomainError as exc:
@@ -103,10 +121,11 @@ def checkout_page(request: HttpRequest, token) -> HttpResponse:
             "order": order,
             "lines": lines,
             "form": form,
+            "credit_form": credit_form,
             "providers": providers,
             "payees": sorted({line.payee.name for line in lines}),
         },
-        status=400 if form.errors else 200,
+        status=400 if form.errors or (credit_form is not None and credit_form.errors) else 200,
     )
 
 
@@ -131,11 +150,45 @@ def return_page(request: HttpRequest, token) -> HttpResponse:
     failure = ""
     if state == "failed" and payment is not None:
         failure = failure_message(payment.failure_code)
+    from refunds.self_service import self_service_offer
+
     return render(
         request,
         "checkout/return.html",
-        {"order": order, "payment": payment, "state": state, "failure": failure, "lines": list(order.lines.all())},
+        {
+            "order": order,
+            "payment": payment,
+            "state": state,
+            "failure": failure,
+            "lines": list(order.lines.all()),
+            "refund_offer": self_service_offer(order, now=now) if state == "paid" else [],
+        },
     )
+
+
+@require_http_methods(["POST"])
+@ratelimit(key="ip", rate="10/m", method="POST", block=True)
+def refund_request(request: HttpRequest, token) -> HttpResponse:
+    """The buyer asks for a refund from the return page (CSRF-protected form; no JavaScript)."""
+    from refunds.self_service import request_self_service_refund
+
+    order = _order_or_404(token)
+    line_ids = [
+        int(value)
+        for value in request.POST.getlist("lines")[:100]
+        if value.isascii() and value.isdigit() and len(value) <= 18
+    ]
+    try:
+        _, outcome = request_self_service_refund(
+            order=order, line_ids=line_ids, message=request.POST.get("message", ""), now=timezone.now()
+        )
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, outcome)
+    response = redirect("checkout:return", token=order.token)
+    response.status_code = 303  # see the outcome on the return page (GET)
+    return response
 
 
 def _payment_named_by_provider(order, raw_id):
@@ -158,3 +211,20 @@ def _buyer_state(order, payment) -> str:
     if payment.status in (PaymentStatus.FAILED, PaymentStatus.CANCELED, PaymentStatus.EXPIRED):
         return "failed"
     return "pending"
+
+
+@require_http_methods(["GET", "POST"])
+@ratelimit(key="ip", rate="5/m", method="POST", block=True)
+def store_credit_lookup(request: HttpRequest) -> HttpResponse:
+    """A buyer has no account: their e-mail address is enough. They give it and we e-mail them their active
+    credits. The page answers the same whether the address has any (no way to probe who has credit)."""
+    form = StoreCreditLookupForm(request.POST or None)
+    sent = False
+    if request.method == "POST" and form.is_valid():
+        from refunds.store_credit import email_credits_to
+
+        email_credits_to(email=form.cleaned_data["email"], now=timezone.now())
+        sent = True
+    return render(
+        request, "checkout/store_credit.html", {"form": form, "sent": sent}, status=400 if form.errors else 200
+    )

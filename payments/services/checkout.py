@@ -40,6 +40,8 @@ def start_payment(*, order: Order, provider_name: str, now: datetime) -> Payment
     """
     if provider_name not in {p.name for p in checkout_providers()}:
         raise DomainError("That payment method is not available.", code=ErrorCode.PROVIDER_NOT_AVAILABLE)
+    if getattr(get_provider(provider_name), "pays_with_code", False):  # store credit: its code, on our page
+        raise DomainError("Enter your store credit code to pay with it.", code=ErrorCode.PROVIDER_NOT_AVAILABLE)
     if order.recurring and RECURRING not in get_provider(provider_name).capabilities:
         raise DomainError(
             "This order sets up recurring payments: choose a payment method that can.",

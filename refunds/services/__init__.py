@@ -13,11 +13,23 @@ from refunds.services.core import (
     refundable_minor,
     request_refund,
 )
+from refunds.services.policy_refunds import (
+    approve_refund,
+    cancel_event,
+    quote_refund,
+    reject_refund,
+    request_policy_refund,
+)
 from refunds.services.provider import apply_provider_refund, resend_stuck_refunds
 
 __all__ = [
     "ACTIVE_STATUSES",
     "apply_provider_refund",
+    "approve_refund",
+    "cancel_event",
+    "quote_refund",
+    "reject_refund",
+    "request_policy_refund",
     "complete_refund",
     "create_overpayment_refund",
     "execute_refund",

@@ -8,7 +8,7 @@ from collections import defaultdict
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Sum
 
 from core.audit import record_audit
 from core.errors import DomainError, ErrorCode
@@ -24,7 +24,7 @@ from payments.providers.base import (
 )
 from payments.providers.registry import get_provider
 from payments.state import transition_order
-from refunds.models import DisputeStatus, Refund, RefundLine, RefundReason, RefundStatus
+from refunds.models import Dispute, DisputeStatus, Refund, RefundLine, RefundReason, RefundStatus
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +66,13 @@ def refundable_minor(payment: Payment) -> int:
     held = (
         Refund.objects.filter(payment=payment, status__in=ACTIVE_STATUSES)
         .exclude(reason=RefundReason.AUTHORIZATION_RELEASED)
-        .aggregate(s=Sum("amount_minor"))["s"]
+        .aggregate(s=Sum(F("amount_minor") + F("fee_minor") + F("commission_kept_minor")))["s"]
     )
-    return payment.captured_minor - (held or 0)
+    # A policy refund undoes more of the order (its gross part) than it pays back (the fee and, per policy,
+    # the commission are kept): what is left is counted in gross parts, so it is never undone twice.
+    # A lost dispute already gave the buyer its amount back (the chargeback): that part is gone too.
+    lost = Dispute.objects.filter(payment=payment, status=DisputeStatus.LOST).aggregate(s=Sum("amount_minor"))["s"]
+    return max(0, payment.captured_minor - (held or 0) - (lost or 0))
 
 
 def _allocate_over_lines(order: Order, amount_minor: int) -> list[RefundLine]:
@@ -118,9 +122,12 @@ def _create_refund(
     actor_label: str = "",
     note: str = "",
     provider_ref: str = "",
+    refund_lines: list[RefundLine] | None = None,
+    **policy_fields,
 ) -> Refund:
     """A refund row and how it reverses each line. Callers hold the order and payment locks and have
-    checked the amount against what is still refundable."""
+    checked the amount against what is still refundable. A policy refund passes its own `refund_lines`
+    (the gross part per line) and the policy fields (fee, commission kept, method, ...)."""
     refund = Refund.objects.create(
         order=order,
         payment=payment,
@@ -133,8 +140,10 @@ def _create_refund(
         requested_by_label=actor_label,
         note=note,
         created_at=now,
+        **policy_fields,
     )
-    refund_lines = _allocate_over_lines(order, amount_minor)
+    if refund_lines is None:
+        refund_lines = _allocate_over_lines(order, amount_minor)
     for row in refund_lines:
         row.refund = refund
     RefundLine.objects.bulk_create(refund_lines)
@@ -229,21 +238,45 @@ def execute_refund(*, refund_id: int, now: datetime) -> Refund:
 
 
 def refund_postings(refund: Refund) -> list[Posting]:
+    """The reversal of the capture for the refunded part. With R the gross part undone (the refund lines:
+    commission c, VAT on commission v, payee share p per line), F the fee kept and A what the buyer gets:
+
+    - credit `provider:<p>:clearing` A (method original), or `buyers:store_credit` A (method store credit);
+    - commission returned: debit `platform:commission` Σc and `platform:vat_payable` Σv; not returned: these
+      stay (A = R − F − Σ(c + v));
+    - per payee: debit Σp less the fee lines' F when the fee goes to the payee (so the payee keeps it),
+      taken from `pending` first, then `available` (which may go negative: a debt for the next payout);
+    - fee to the platform: credit `platform:commission` F (booked whole as commission income; no VAT is split
+      off a kept cancellation fee here — invoicing decides its VAT treatment).
+
+    Balanced: debits Σp + [Σc + Σv] − F_payee = credits A + F_platform. A refund without a policy (F = 0,
+    commission returned) is the plain reverse of the capture, as before."""
     currency = refund.currency
     clearing = accounts.provider_clearing(refund.payment.provider)
     amount = Money(refund.amount_minor, currency)
     if refund.is_overpayment:
         return [debit(accounts.BUYERS_OVERPAYMENTS, amount), credit(clearing, amount)]
+    from refunds.models import FeeTo, RefundMethod
+
     per_payee: dict[int, int] = defaultdict(int)
-    commission = vat = 0
+    commission = vat = fee_to_platform = 0
     for row in refund.lines.select_related("order_line"):
-        per_payee[row.order_line.payee_id] += row.payee_share_minor
+        share = row.payee_share_minor
+        if row.fee_minor and refund.fee_to == FeeTo.PAYEE:
+            share -= row.fee_minor
+        else:
+            fee_to_platform += row.fee_minor
+        per_payee[row.order_line.payee_id] += share
         commission += row.commission_minor
         vat += row.commission_vat_minor
+    if not refund.commission_returned:
+        commission = vat = 0
+    paid_to = accounts.BUYERS_STORE_CREDIT if refund.method == RefundMethod.STORE_CREDIT else clearing
     postings = [
-        credit(clearing, amount),
+        credit(paid_to, amount),
         debit(accounts.PLATFORM_COMMISSION, Money(commission, currency)),
         debit(accounts.PLATFORM_VAT_PAYABLE, Money(vat, currency)),
+        credit(accounts.PLATFORM_COMMISSION, Money(fee_to_platform, currency)),
     ]
     for payee_id, share in sorted(per_payee.items()):
         # Take it back from what is still pending; once released (or paid out) from available, which may
@@ -275,10 +308,13 @@ def complete_refund(*, refund_id: int, provider_ref: str, now: datetime) -> Refu
         Refund.objects.filter(pk=refund.pk).update(
             status=RefundStatus.SUCCEEDED, succeeded_at=now, provider_ref=provider_ref or refund.provider_ref
         )
-        if not released:  # never captured, so never part of the payment's captured or refunded amounts
+        # Never captured (released), or not paid back through the provider (store credit): not part of the
+        # payment's refunded amount.
+        if not released and refund.method == "original":
             Payment.objects.filter(pk=payment.pk).update(refunded_minor=payment.refunded_minor + refund.amount_minor)
         if not refund.is_overpayment:
-            refunded = order.refunded_minor + refund.amount_minor
+            # The order counts the whole part undone, including what the policy kept.
+            refunded = order.refunded_minor + refund.amount_minor + refund.fee_minor + refund.commission_kept_minor
             target = OrderStatus.REFUNDED if refunded >= order.total_minor else OrderStatus.PARTIALLY_REFUNDED
             transition_order(order=order, to=target, now=now, refunded_minor=refunded)
         record_audit(

@@ -36,11 +36,14 @@ def test_staff_edit_a_payee_and_the_change_is_audited(staff_client, payee):
             "vat_id": "CZ12345678",
             "commission_bps": "850",
             "status": "active",
+            "dispute_loss_bearer": "platform",
+            "dispute_fee_bearer": "payee",
         },
     )
     assert response.status_code == 302
     payee.refresh_from_db()
     assert (payee.display_name, payee.commission_bps, payee.vat_id) == ("Autozvuk", 850, "CZ12345678")
+    assert (payee.dispute_loss_bearer, payee.dispute_fee_bearer) == ("platform", "payee")
     audit = AuditEntry.objects.get(action="admin.payee.change")
     assert audit.actor_id == client.user.pk
     assert audit.object_id == str(payee.pk)

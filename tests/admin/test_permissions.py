@@ -98,6 +98,8 @@ def test_history_revert_needs_the_change_permission_on_editable_models(staff_cli
         "country": "CZ",
         "email": payee.email,
         "status": "active",
+        "dispute_loss_bearer": "payee",
+        "dispute_fee_bearer": "platform",
     }
 
     viewer = staff_client("commissions.view_payee")

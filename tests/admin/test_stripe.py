@@ -11,7 +11,10 @@ from django.utils import timezone
 from commissions.models import ConnectedAccountPayout, Payee, Payout
 from commissions.payouts import create_payout, send_payout
 from commissions.services import apply_connected_account_state, record_bank_payout, start_stripe_onboarding
+from ledger import accounts
 from ledger.money import Money
+from ledger.selectors import account_balance
+from ledger.services import credit, debit, post_transaction
 from payments.models import Payment, PaymentStatus
 from payments.providers.base import ProviderDisputeState
 from payments.providers.registry import get_provider
@@ -44,7 +47,7 @@ def stripe_books(fake_stripe, make_order, payee):
     """Through the fake Stripe: an EUR order paid by Checkout, partly refunded, disputed; the payee onboarded
     (account.updated with requirements still due), paid out by transfer, and its account's bank payout."""
     now = timezone.now()
-    order = make_order()
+    order = make_order(unit_amount_minor=15000)  # 300.00: enough left for a 200.00 payout after the hold
     payment = start_payment(order=order, provider_name="stripe", now=now)
     fake_stripe.pay(payment.provider_ref)
     payment = sync_payment_from_provider(payment=payment, now=now)
@@ -59,6 +62,14 @@ def stripe_books(fake_stripe, make_order, payee):
     payee.refresh_from_db()
     account = _event_state(fake_stripe.account_updated(payee.stripe_account_id, enabled=False)[0])
     assert apply_connected_account_state(state=account.account_state, now=now)
+    pending = account_balance(accounts.payee_pending(payee.pk), "EUR")
+    post_transaction(  # the release (delivery window passed): pending -> available
+        idempotency_key=f"release:test:{payee.pk}",
+        kind="release",
+        entries=[debit(accounts.payee_pending(payee.pk), pending), credit(accounts.payee_available(payee.pk), pending)],
+        occurred_at=now,
+        memo="released for the test",
+    )
     payout = create_payout(payee=payee, amount=Money(20000, "EUR"), now=now)
     payout = send_payout(payout_id=payout.pk, now=now)
     assert payout.status == Payout.Status.PAID

@@ -15,6 +15,8 @@ from ledger.money import Money
 from payments.providers import base
 from payments.providers.base import (
     CheckoutRedirect,
+    DisputeBalanceMove,
+    ProviderDisputeState,
     ProviderEvent,
     ProviderPaymentState,
     ProviderRefundResult,
@@ -33,6 +35,10 @@ STATUS_MAP = {
     "canceled": "canceled",
     "expired": "expired",
 }
+
+
+# The gateway's dispute states -> DisputeStatus values.
+DISPUTE_STATUS_MAP = {"needs_response": "open", "under_review": "under_review", "won": "won", "lost": "lost"}
 
 
 def _secrets() -> list[str]:
@@ -95,6 +101,29 @@ class SandboxProvider:
             provider_ref=data["id"], status=data["status"], amount=Money(data["amount"], data["currency"])
         )
 
+    # --- test disputes (the sandbox's bank disputes a payment when staff ask it to) ----------------------
+
+    def open_test_dispute(self, *, payment, reason: str) -> ProviderDisputeState:
+        try:
+            data = client.open_dispute(session_id=payment.provider_ref, reason=reason, now=timezone.now())
+        except client.GatewayError as exc:
+            raise ProviderRequestRejected(str(exc), code=exc.code) from exc
+        return self._dispute_state(data)
+
+    def submit_test_dispute_evidence(self, *, dispute) -> ProviderDisputeState:
+        try:
+            data = client.submit_dispute_evidence(dispute.provider_ref, now=timezone.now())
+        except client.GatewayError as exc:
+            raise ProviderRequestRejected(str(exc), code=exc.code) from exc
+        return self._dispute_state(data)
+
+    def close_test_dispute(self, *, dispute, won: bool) -> ProviderDisputeState:
+        try:
+            data = client.close_dispute(dispute.provider_ref, won=won, now=timezone.now())
+        except client.GatewayError as exc:
+            raise ProviderRequestRejected(str(exc), code=exc.code) from exc
+        return self._dispute_state(data)
+
     def parse_webhook(self, *, request: HttpRequest) -> list[ProviderEvent]:
         body = request.body
         verify_signature(
@@ -140,8 +169,48 @@ class SandboxProvider:
                 payment_state=state,
                 our_payment_id=payment_id if isinstance(payment_id, int) else None,
             )
+        if event_type.startswith("dispute."):
+            try:
+                dispute = self._dispute_state(obj)
+            except (KeyError, TypeError, ValueError):
+                raise WebhookRejected("dispute object is malformed", code="malformed_payload") from None
+            metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+            payment_id = metadata.get("payment_id")
+            return ProviderEvent(
+                event_id=event_id,
+                event_type=event_type,
+                kind="dispute",
+                payload=payload,
+                occurred_at=occurred_at,
+                dispute_state=dispute,
+                payment_ref=dispute.payment_ref,
+                our_payment_id=payment_id if isinstance(payment_id, int) else None,
+            )
         return ProviderEvent(
             event_id=event_id, event_type=event_type, kind="ignored", payload=payload, occurred_at=occurred_at
+        )
+
+    @staticmethod
+    def _dispute_state(data: dict[str, Any]) -> ProviderDisputeState:
+        currency = data["currency"]
+        moves = tuple(
+            DisputeBalanceMove(
+                provider_ref=str(move["id"]),
+                amount=Money(int(move["amount"]), currency),
+                fee=Money(int(move.get("fee") or 0), currency),
+            )
+            for move in data.get("balance_transactions") or []
+        )
+        due_by = data.get("evidence_due_by")
+        return ProviderDisputeState(
+            provider_ref=str(data["id"]),
+            payment_ref=str(data.get("payment") or ""),
+            amount=Money(int(data["amount"]), currency),
+            status=DISPUTE_STATUS_MAP[data["status"]],
+            provider_status=str(data["status"]),
+            reason=str(data.get("reason") or ""),
+            evidence_due_by=datetime.fromtimestamp(due_by, tz=UTC) if isinstance(due_by, int) else None,
+            balance_moves=moves,
         )
 
     @staticmethod

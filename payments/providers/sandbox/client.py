@@ -11,10 +11,13 @@ from payments.providers.sandbox.gateway import GatewayError
 
 __all__ = [
     "GatewayError",
+    "close_dispute",
     "create_checkout_session",
     "create_refund",
     "expire_checkout_session",
+    "open_dispute",
     "retrieve_checkout_session",
+    "submit_dispute_evidence",
 ]
 
 
@@ -43,3 +46,17 @@ def create_refund(*, session_id: str, amount_minor: int, idempotency_key: str, n
         "currency": refund.session.currency,
         "session": refund.session.public_id,
     }
+
+
+def open_dispute(*, session_id: str, reason: str, now: datetime, amount_minor: int | None = None) -> dict[str, Any]:
+    """Test helper of the gateway (like a test card that disputes): its bank opens a dispute."""
+    dispute = gateway.open_dispute(session_id=session_id, reason=reason, now=now, amount_minor=amount_minor)
+    return gateway.dispute_as_dict(dispute)
+
+
+def submit_dispute_evidence(dispute_id: str, *, now: datetime) -> dict[str, Any]:
+    return gateway.dispute_as_dict(gateway.submit_dispute_evidence(dispute_id, now=now))
+
+
+def close_dispute(dispute_id: str, *, won: bool, now: datetime) -> dict[str, Any]:
+    return gateway.dispute_as_dict(gateway.close_dispute(dispute_id, won=won, now=now))

@@ -14,10 +14,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from ledger.money import exponent, percent_of
-from payments.providers.sandbox.models import SandboxEvent, SandboxRefund, SandboxSession
+from payments.providers.sandbox.models import SandboxDispute, SandboxEvent, SandboxRefund, SandboxSession
 from payments.providers.sandbox.signing import compute_signature
 
 SESSION_TTL = timedelta(hours=1)
+EVIDENCE_WINDOW = timedelta(days=7)
+DISPUTE_REASONS = {
+    "fraudulent": "The cardholder says they did not make the payment.",
+    "product_not_received": "The buyer says the goods or the event were not delivered.",
+    "product_unacceptable": "The buyer says the goods were defective or not as described.",
+    "duplicate": "The buyer says they were charged twice.",
+    "general": "The bank gave no specific reason.",
+}
 DECLINE_REASONS = {
     "card_declined": "The card was declined.",
     "insufficient_funds": "The card has insufficient funds.",
@@ -104,7 +112,92 @@ def create_session(
     )
 
 
-def _emit(session: SandboxSession, event_type: str, now: datetime) -> SandboxEvent:
+def sandbox_dispute_fee(currency: str) -> int:
+    """15 in the currency's main unit."""
+    return 15 * 10 ** exponent(currency)
+
+
+def dispute_as_dict(dispute: SandboxDispute) -> dict[str, Any]:
+    """A dispute as the gateway's API shows it; its balance transactions are the money it withdrew from the
+    merchant's sandbox balance (the amount and a fee) and, when won, gave back (the amount, not the fee)."""
+    session = dispute.session
+    moves = [{"id": f"sbx_txn_{dispute.pk}_w", "amount": -dispute.amount_minor, "fee": dispute.fee_minor}]
+    if dispute.status == SandboxDispute.Status.WON:
+        moves.append({"id": f"sbx_txn_{dispute.pk}_r", "amount": dispute.amount_minor, "fee": 0})
+    return {
+        "id": dispute.public_id,
+        "object": "dispute",
+        "status": dispute.status,
+        "amount": dispute.amount_minor,
+        "currency": session.currency,
+        "reason": dispute.reason,
+        "session": session.public_id,
+        "payment": f"sbx_pay_{session.token.hex[:16]}",
+        "metadata": session.metadata,
+        "evidence_due_by": int(dispute.evidence_due_by.timestamp()),
+        "created": int(dispute.created_at.timestamp()),
+        "balance_transactions": [{**move, "currency": session.currency} for move in moves],
+    }
+
+
+def get_dispute(public_id: str) -> SandboxDispute:
+    try:
+        return SandboxDispute.objects.select_related("session").get(pk=int(public_id.removeprefix("sbx_dp_")))
+    except (SandboxDispute.DoesNotExist, ValueError):
+        raise GatewayError(f"No such dispute: {public_id}", code="resource_missing") from None
+
+
+def open_dispute(*, session_id: str, reason: str, now: datetime, amount_minor: int | None = None) -> SandboxDispute:
+    """The buyer's bank disputes a succeeded payment: by default everything not refunded. One per payment."""
+    session = get_session(session_id)
+    with transaction.atomic():
+        session = SandboxSession.objects.select_for_update().get(pk=session.pk)
+        if session.status != SandboxSession.Status.SUCCEEDED:
+            raise GatewayError("Only a succeeded payment can be disputed.", code="charge_not_disputable")
+        if session.disputes.exists():
+            raise GatewayError("This payment is already disputed.", code="charge_disputed")
+        left = session.amount_minor - session.refunded_minor
+        amount = left if amount_minor is None else amount_minor
+        if amount <= 0 or amount > left:
+            raise GatewayError("Nothing left to dispute on this payment.", code="amount_too_large")
+        dispute = SandboxDispute.objects.create(
+            session=session,
+            amount_minor=amount,
+            fee_minor=sandbox_dispute_fee(session.currency),
+            reason=reason if reason in DISPUTE_REASONS else "general",
+            evidence_due_by=now + EVIDENCE_WINDOW,
+            created_at=now,
+        )
+        _emit(session, "dispute.created", now, obj=dispute_as_dict(dispute))
+        return dispute
+
+
+def submit_dispute_evidence(public_id: str, *, now: datetime) -> SandboxDispute:
+    return _move_dispute(public_id, to=SandboxDispute.Status.UNDER_REVIEW, event_type="dispute.updated", now=now)
+
+
+def close_dispute(public_id: str, *, won: bool, now: datetime) -> SandboxDispute:
+    to = SandboxDispute.Status.WON if won else SandboxDispute.Status.LOST
+    return _move_dispute(public_id, to=to, event_type="dispute.closed", now=now)
+
+
+def _move_dispute(public_id: str, *, to: str, event_type: str, now: datetime) -> SandboxDispute:
+    dispute = get_dispute(public_id)
+    with transaction.atomic():
+        dispute = SandboxDispute.objects.select_for_update().select_related("session").get(pk=dispute.pk)
+        if dispute.status in (SandboxDispute.Status.WON, SandboxDispute.Status.LOST):
+            raise GatewayError("This dispute is already closed.", code="dispute_closed")
+        dispute.status = to
+        if event_type == "dispute.closed":
+            dispute.closed_at = now
+        dispute.save(update_fields=["status", "closed_at"])
+        _emit(dispute.session, event_type, now, obj=dispute_as_dict(dispute))
+        return dispute
+
+
+def _emit(
+    session: SandboxSession, event_type: str, now: datetime, *, obj: dict[str, Any] | None = None
+) -> SandboxEvent:
     event_id = f"evt_sbx_{secrets.token_hex(12)}"
     event = SandboxEvent.objects.create(
         event_id=event_id,
@@ -116,7 +209,7 @@ def _emit(session: SandboxSession, event_type: str, now: datetime) -> SandboxEve
             "object": "event",
             "type": event_type,
             "created": int(now.timestamp()),
-            "data": {"object": session_as_dict(session)},
+            "data": {"object": obj if obj is not None else session_as_dict(session)},
         },
     )
     from payments.providers.sandbox.tasks import deliver_sandbox_event

@@ -83,3 +83,36 @@ class SandboxEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class SandboxDispute(models.Model):
+    """A chargeback the sandbox "bank" raised on a succeeded session (opened from our admin, as a test).
+    Opening withdraws the amount and a fee from the merchant's sandbox balance; winning gives the amount back."""
+
+    class Status(models.TextChoices):
+        NEEDS_RESPONSE = "needs_response", "Needs response"
+        UNDER_REVIEW = "under_review", "Under review"
+        WON = "won", "Won"
+        LOST = "lost", "Lost"
+
+    session = models.ForeignKey(SandboxSession, on_delete=models.PROTECT, related_name="disputes")
+    amount_minor = models.BigIntegerField()
+    fee_minor = models.BigIntegerField(default=0)
+    reason = models.CharField(max_length=60)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEEDS_RESPONSE)
+    evidence_due_by = models.DateTimeField()
+    created_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "sandbox dispute"
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="sandbox_dispute_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.status}"
+
+    @property
+    def public_id(self) -> str:
+        return f"sbx_dp_{self.pk}"
