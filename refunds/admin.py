@@ -60,7 +60,16 @@ class RefundAdmin(RefundApprovalMixin, CurrencyTotalsMixin, ReadOnlyAdminMixin, 
         "created_at",
         "succeeded_at",
     ]
-    list_filter = ["status", "reason", "method", "payment__provider", "is_overpayment", "force_majeure", "currency"]
+    list_filter = [
+        "status",
+        "reason",
+        "method",
+        "payment__provider",
+        ("lines__order_line__payee", admin.RelatedOnlyFieldListFilter),
+        "is_overpayment",
+        "force_majeure",
+        "currency",
+    ]
     list_select_related = ["order", "payment"]
     date_hierarchy = "created_at"
     search_fields = ["order__token", "order__reference", "provider_ref"]

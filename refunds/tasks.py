@@ -44,3 +44,12 @@ def expire_store_credits(**kwargs) -> int:
     from refunds.store_credit import expire_store_credits as expire
 
     return expire(now=timezone.now())
+
+
+@shared_task(acks_late=True, max_retries=5, default_retry_delay=60)
+def send_refund_decision_email(*, refund_id: int, **kwargs) -> bool:
+    from django.utils import timezone
+
+    from refunds.notifications import send_refund_decision_email as send
+
+    return send(refund_id=refund_id, now=timezone.now())

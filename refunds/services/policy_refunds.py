@@ -36,6 +36,7 @@ from refunds.models import (
     RefundReason,
     RefundStatus,
 )
+from refunds.notifications import queue_refund_decision_email
 from refunds.policy import RefundQuote, evaluate_refund, policy_for_line
 from refunds.services.core import ACTIVE_STATUSES, _create_refund, _queue_execution, complete_refund, refundable_minor
 
@@ -440,6 +441,7 @@ def approve_refund(*, refund_id: int, actor, now: datetime, request=None) -> Ref
                 now=now,
             )
             _start(refund, now=now)
+            queue_refund_decision_email(refund)
     except DomainError as exc:
         record_audit(
             action="refund.approve",
@@ -476,7 +478,8 @@ def reject_refund(*, refund_id: int, actor, reason: str, now: datetime, request=
             message=reason,
             now=now,
         )
-    refund.refresh_from_db()
+        refund.refresh_from_db()
+        queue_refund_decision_email(refund)
     return refund
 
 
