@@ -29,6 +29,7 @@ STAFF_REASONS = [
 METHODS = [
     (RefundMethod.ORIGINAL.value, RefundMethod.ORIGINAL.label),
     (RefundMethod.STORE_CREDIT.value, RefundMethod.STORE_CREDIT.label),
+    (RefundMethod.TRANSFER.value, RefundMethod.TRANSFER.label),
 ]
 
 
@@ -44,6 +45,12 @@ class OrderRefundForm(forms.Form):
         help_text="Only to go beyond the policy (the whole part, no fee, commission returned). Audited.",
     )
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # Transfer to another event (method transfer): the new ticket, from the same payee as the order's first line.
+    new_event_ref = forms.CharField(required=False, max_length=100, label="Transfer to event (reference)")
+    new_description = forms.CharField(required=False, max_length=200, label="New ticket description")
+    new_event_starts_at = forms.DateTimeField(required=False, label="New event starts at (UTC)")
+    new_unit_amount = forms.IntegerField(required=False, min_value=1, label="New ticket price (minor units)")
+    new_quantity = forms.IntegerField(required=False, min_value=1, initial=1, label="New ticket quantity")
 
     def __init__(self, *args, order: Order, **kwargs):
         super().__init__(*args, **kwargs)
@@ -73,7 +80,31 @@ class OrderRefundForm(forms.Form):
         data = super().clean()
         if data.get("amount") and self.lines():
             raise forms.ValidationError("Give an amount or line amounts, not both.")
+        if data.get("method") == RefundMethod.TRANSFER:
+            needed = ["new_event_ref", "new_description", "new_event_starts_at", "new_unit_amount"]
+            if any(not data.get(name) for name in needed):
+                raise forms.ValidationError("For a transfer, give the new event, ticket, date and price.")
         return data
+
+    def new_lines(self) -> list:
+        from payments.models import LineKind
+        from payments.services.orders import LineInput
+
+        first = self.order.lines.order_by("position").first()
+        data = self.cleaned_data
+        return [
+            LineInput(
+                payee_id=first.payee_id,
+                description=data["new_description"],
+                quantity=data.get("new_quantity") or 1,
+                unit_amount_minor=data["new_unit_amount"],
+                kind=LineKind.EVENT_TICKET,
+                vat_category=first.vat_category,
+                event_ref=data["new_event_ref"],
+                event_starts_at=data["new_event_starts_at"],
+                event_country=first.event_country,
+            )
+        ]
 
 
 def order_refund_view(model_admin, request, object_id):
@@ -85,7 +116,11 @@ def order_refund_view(model_admin, request, object_id):
     change_url = reverse(f"admin:{order._meta.app_label}_{order._meta.model_name}_change", args=[order.pk])
     now = timezone.now()
     form = OrderRefundForm(request.POST or None, order=order)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and form.cleaned_data["method"] == RefundMethod.TRANSFER:
+        done = _transfer(model_admin, request, form, order, now)
+        if done:
+            return HttpResponseRedirect(change_url)
+    elif request.method == "POST" and form.is_valid():
         try:
             refund = request_policy_refund(
                 order=order,
@@ -139,6 +174,43 @@ def order_refund_view(model_admin, request, object_id):
         "change_url": change_url,
     }
     return TemplateResponse(request, "admin/refunds/order_refund.html", context)
+
+
+def _transfer(model_admin, request, form, order, now) -> bool:
+    from refunds.services.transfers import transfer_to_event
+
+    try:
+        result = transfer_to_event(
+            order=order,
+            lines=form.lines(),
+            amount_minor=form.cleaned_data["amount"],
+            new_lines=form.new_lines(),
+            override_reason=form.cleaned_data["override_reason"],
+            note=form.cleaned_data["note"],
+            actor=request.user,
+            now=now,
+            request=request,
+        )
+    except DomainError as exc:
+        form.add_error(None, exc.message)
+        return False
+    refund = result.refund
+    text = f"Refund #{refund.pk}: {money(refund.amount_minor, refund.currency)} as store credit"
+    if result.new_order is None:
+        text += f" ({refund.get_status_display().lower()}); the new order is made once it is approved."
+    elif result.difference_due_minor:
+        path = reverse("checkout:page", args=[result.new_order.token])
+        text += (
+            f"; new order {result.new_order.short_token} with the credit applied: the buyer pays the "
+            f"{money(result.difference_due_minor, refund.currency)} difference at {path}."
+        )
+    else:
+        text += (
+            f"; new order {result.new_order.short_token} paid with it; "
+            f"{money(result.credit_left_minor, refund.currency)} stays as store credit."
+        )
+    model_admin.message_user(request, text, messages.SUCCESS)
+    return True
 
 
 class CancelEventForm(forms.Form):

@@ -344,3 +344,54 @@ class StoreCreditSpend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.credit_id} -> payment {self.payment_id}: {self.amount_minor}"
+
+
+class ReservationStatus(models.TextChoices):
+    RESERVED = "reserved", "Reserved"
+    SPENT = "spent", "Spent"
+    RELEASED = "released", "Released"
+
+
+class StoreCreditReservation(models.Model):
+    """Part of an order paid with store credit, the rest with another method (`refunds.store_credit`).
+
+    Applied on the checkout page under the credit's row lock: `reserved` holds the amount (what a credit can
+    still give is `remaining_minor` less its reserved amounts); it becomes `spent` in the transaction where the
+    provider payment for the rest succeeds (the spend posting, key `store_credit_reservation:<id>`), or
+    `released` when the order expires or the buyer removes it (nothing was posted, nothing to undo). While
+    reserved nothing moves in the ledger, so `buyers:store_credit` = Σ `remaining_minor` holds throughout."""
+
+    credit = models.ForeignKey(StoreCredit, on_delete=models.PROTECT, related_name="reservations")
+    order = models.ForeignKey("payments.Order", on_delete=models.PROTECT, related_name="store_credit_reservations")
+    payment = models.ForeignKey(
+        "payments.Payment",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The provider payment for the rest that settled the order (when spent)",
+    )
+    amount_minor = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(
+        max_length=10, choices=ReservationStatus.choices, default=ReservationStatus.RESERVED, db_index=True
+    )
+    created_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="store_credit_reservation_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=ReservationStatus.values), name="store_credit_reservation_status_valid"
+            ),
+            # One credit applied per order at a time (and at most one that paid it).
+            models.UniqueConstraint(
+                fields=["order"],
+                condition=Q(status__in=["reserved", "spent"]),
+                name="store_credit_reservation_one_per_order",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.credit_id} -> order {self.order_id}: {self.amount_minor} ({self.status})"

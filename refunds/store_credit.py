@@ -6,9 +6,20 @@ Decisions:
   order carries (a buyer may pay for a friend's ticket). A code is 12 characters from a 31-letter alphabet
   without look-alikes (0/O, 1/I/L), about 59 bits from `secrets`: it cannot be guessed, and the checkout's
   POSTs are rate-limited per IP on top.
-- One code pays one whole order (any number of orders while something is left). A code that covers only part
-  of an order is refused with a plain message: an order has one settling payment (the constraint
-  `payment_one_settling_payment_per_order`), so a split payment needs its own design (later).
+- A code that covers the whole order pays it at once (a `store_credit` payment settles the order). A code that
+  covers only part is *applied*: a `StoreCreditReservation` (reserved → spent | released) holds what the
+  credit can give, under the credit's row lock (what a credit can still give is `remaining_minor` less its
+  reserved amounts, so one credit is never applied beyond what is left, whatever number of checkouts). The
+  provider payment is then created for the rest (order total − applied credit) and is the one payment that
+  settles the order (`payment_one_settling_payment_per_order` stays). When it succeeds, in the fulfilment
+  transaction: the capture debits the provider's clearing with what it captured and
+  `provider:store_credit:clearing` with the credit part, and the spend posting moves the credit part from
+  `buyers:store_credit` to that clearing account; the reservation becomes spent. Expiry of the order or the
+  buyer removing it releases it (nothing was posted). One applied code per order.
+- Refunds of a split-paid order: first back to the card, up to what the card paid (method original); what
+  is beyond that goes back as new store credit (method store_credit: a refund asked "to the original payment"
+  once the card part is used up becomes store credit; one that would straddle both is refused with the
+  amount the card can still take, so staff refund that first and the rest as store credit).
 - Refunding an order paid with credit gives back credit: a new code for the refunded amount (the old one may
   have expired or be spent meanwhile), e-mailed like any other.
 
@@ -17,6 +28,10 @@ Ledger (each one `post_transaction`; `buyers:store_credit` always equals the sum
 - goodwill `store_credit_goodwill:<credit id>`: debit `platform:goodwill`, credit `buyers:store_credit`;
 - spend `store_credit_spend:<spend id>`: debit `buyers:store_credit`, credit `provider:store_credit:clearing`
   (next to the usual capture `capture:payment:<id>`, which debits that clearing account);
+- split payment: `store_credit_reservation:<reservation id>` (debit `buyers:store_credit`, credit
+  `provider:store_credit:clearing`) in the fulfilment transaction of the provider payment for the rest, next to
+  its `capture:payment:<id>` that debits the provider's clearing with the rest and
+  `provider:store_credit:clearing` with the credit part; a reservation or its release posts nothing;
 - refund of a credit payment `store_credit_refund:<refund id>`: debit `provider:store_credit:clearing`,
   credit `buyers:store_credit` (next to the usual `refund:<id>`, which credits that clearing account);
 - expiry `store_credit_expiry:<credit id>`: debit `buyers:store_credit`, credit `platform:store_credit_breakage`.
@@ -44,7 +59,14 @@ from ledger.money import Money, format_money
 from ledger.services import credit, debit, post_transaction
 from payments.models import CaptureMethod, Order, OrderStatus, Payment
 from payments.providers.base import ProviderPaymentState
-from refunds.models import Refund, StoreCredit, StoreCreditSpend, StoreCreditStatus
+from refunds.models import (
+    Refund,
+    ReservationStatus,
+    StoreCredit,
+    StoreCreditReservation,
+    StoreCreditSpend,
+    StoreCreditStatus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +233,42 @@ class StoreCreditRefused(DomainError):
     status = 400
 
 
-def _check_spendable(store_credit: StoreCredit | None, order: Order, now: datetime) -> None:
+def available_minor(store_credit: StoreCredit) -> int:
+    """What the credit can still give: what is left of it less what checkouts have reserved of it. Read under
+    the credit's row lock when it matters."""
+    reserved = (
+        StoreCreditReservation.objects.filter(credit=store_credit, status=ReservationStatus.RESERVED).aggregate(
+            s=Sum("amount_minor")
+        )["s"]
+        or 0
+    )
+    return max(0, store_credit.remaining_minor - reserved)
+
+
+def live_reservation(order: Order) -> StoreCreditReservation | None:
+    """The credit applied to this order and not released (reserved, or spent when the order was paid)."""
+    return (
+        StoreCreditReservation.objects.filter(
+            order=order, status__in=[ReservationStatus.RESERVED, ReservationStatus.SPENT]
+        )
+        .select_related("credit")
+        .first()
+    )
+
+
+def reserved_credit_minor(order: Order) -> int:
+    """The credit part still to be spent when the order is paid (0 without an applied credit)."""
+    reservation = live_reservation(order)
+    return reservation.amount_minor if reservation and reservation.status == ReservationStatus.RESERVED else 0
+
+
+def spent_credit_minor(order: Order) -> int:
+    """The part of the order paid with applied store credit (split payment), once paid."""
+    reservation = live_reservation(order)
+    return reservation.amount_minor if reservation and reservation.status == ReservationStatus.SPENT else 0
+
+
+def _check_usable(store_credit: StoreCredit | None, order: Order, now: datetime) -> None:
     if store_credit is None:
         raise StoreCreditRefused("We do not know this code. Check it and try again (it looks like ABCD-EFGH-JKMN).")
     if store_credit.status == StoreCreditStatus.SPENT:
@@ -223,12 +280,17 @@ def _check_spendable(store_credit: StoreCredit | None, order: Order, now: dateti
             f"This code is in {store_credit.currency} and this order is in {order.currency}: it can only pay "
             f"orders in {store_credit.currency}."
         )
-    if store_credit.remaining_minor < order.total_minor:
-        left = format_money(store_credit.remaining_minor, store_credit.currency)
+    if available_minor(store_credit) <= 0:
+        raise StoreCreditRefused("Everything left on this code is already applied to another checkout.")
+
+
+def _check_spendable(store_credit: StoreCredit | None, order: Order, now: datetime) -> None:
+    _check_usable(store_credit, order, now)
+    if available_minor(store_credit) < order.total_minor:
+        left = format_money(available_minor(store_credit), store_credit.currency)
         due = format_money(order.total_minor, order.currency)
         raise StoreCreditRefused(
-            f"This code covers {left} of the {due} due. Paying part of an order with store credit is not "
-            "available yet: choose another way to pay, or use the code on an order it covers in full.",
+            f"This code covers {left} of the {due} due: apply it and pay the rest another way.",
             code=ErrorCode.STORE_CREDIT_INSUFFICIENT,
         )
 
@@ -277,6 +339,8 @@ def pay_with_store_credit(*, order: Order, code: str, now: datetime, request=Non
                 code=ErrorCode.PAYMENT_AUTHORIZED,
                 status=409,
             )
+        if live_reservation(locked) is not None:
+            raise StoreCreditRefused("A store credit is already applied to this order: remove it to use another.")
         store_credit = StoreCredit.objects.select_for_update().filter(code=normalized).first()
         _check_spendable(store_credit, locked, now)
         amount = Money(locked.total_minor, locked.currency)
@@ -332,6 +396,166 @@ def pay_with_store_credit(*, order: Order, code: str, now: datetime, request=Non
     return payment
 
 
+# --- store credit together with another method ---------------------------------------------------------------
+
+
+def _lock_open_order(order: Order, now: datetime) -> Order:
+    from payments.services.orders import has_authorized_payment
+
+    locked = Order.objects.select_for_update().get(pk=order.pk)
+    if locked.status != OrderStatus.OPEN:
+        error = ErrorCode.ORDER_EXPIRED if locked.status == OrderStatus.EXPIRED else ErrorCode.ORDER_NOT_OPEN
+        raise DomainError(f"This order is {locked.get_status_display().lower()}.", code=error, status=409)
+    if has_authorized_payment(locked):
+        raise DomainError(
+            "A payment for this order is already authorized; the seller will charge it.",
+            code=ErrorCode.PAYMENT_AUTHORIZED,
+            status=409,
+        )
+    return locked
+
+
+def reserve_store_credit(*, order: Order, code: str, now: datetime, request=None) -> StoreCreditReservation:
+    """Apply a code that covers part of the order: reserve what the credit can give (at most the order total
+    less one minor unit: a code that covers it all pays it with `pay_with_store_credit`). Under the order's,
+    then the credit's row lock, so two checkouts never reserve more than is left. Posts nothing."""
+    from payments.providers.registry import checkout_providers
+
+    if PROVIDER not in {p.name for p in checkout_providers(order)}:
+        raise DomainError("Store credit cannot pay this order.", code=ErrorCode.PROVIDER_NOT_AVAILABLE)
+    if order.capture_method == CaptureMethod.MANUAL:
+        raise DomainError(
+            "This order is only to be authorized now and charged later: store credit cannot do that.",
+            code=ErrorCode.CAPTURE_NOT_AVAILABLE,
+        )
+    from payments.services.orders import expire_order
+
+    if order.status == OrderStatus.OPEN and order.expires_at <= now:
+        expire_order(order=order, now=now)  # on its own: the refusal below must not undo it
+    normalized = normalize_code(code)
+    with transaction.atomic():
+        locked = _lock_open_order(order, now)
+        if live_reservation(locked) is not None:
+            raise StoreCreditRefused("A store credit is already applied to this order: remove it to use another.")
+        store_credit = StoreCredit.objects.select_for_update().filter(code=normalized).first()
+        _check_usable(store_credit, locked, now)
+        amount_minor = available_minor(store_credit)
+        if amount_minor >= locked.total_minor:
+            raise StoreCreditRefused("This code covers the whole order: pay with it.")
+        reservation = StoreCreditReservation.objects.create(
+            credit=store_credit,
+            order=locked,
+            amount_minor=amount_minor,
+            currency=locked.currency,
+            created_at=now,
+        )
+        record_audit(
+            action="store_credit.reserved",
+            actor_label="buyer:checkout",
+            obj=store_credit,
+            request=request,
+            amount_minor=amount_minor,
+            currency=locked.currency,
+            message=f"order {locked.token}, reservation {reservation.pk}",
+            now=now,
+        )
+    return reservation
+
+
+def apply_store_credit(*, order: Order, code: str, now: datetime, request=None) -> Payment | StoreCreditReservation:
+    """The checkout's code box: a code covering the order pays it (a `Payment`); one covering part of it is
+    applied (a `StoreCreditReservation`) and the rest is paid with another method."""
+    try:
+        return pay_with_store_credit(order=order, code=code, now=now, request=request)
+    except StoreCreditRefused as exc:
+        if exc.code != ErrorCode.STORE_CREDIT_INSUFFICIENT:
+            raise
+    return reserve_store_credit(order=order, code=code, now=now, request=request)
+
+
+def release_store_credit(*, order: Order, now: datetime, reason: str) -> StoreCreditReservation | None:
+    """Give the reserved credit back (the order expired or the buyer removed it): status released, nothing
+    posted (nothing moved yet). Called with or without the order lock held; a spent reservation stays."""
+    with transaction.atomic():
+        Order.objects.select_for_update().filter(pk=order.pk).first()
+        reservation = (
+            StoreCreditReservation.objects.select_for_update()
+            .filter(order_id=order.pk, status=ReservationStatus.RESERVED)
+            .first()
+        )
+        if reservation is None:
+            return None
+        reservation.status = ReservationStatus.RELEASED
+        reservation.resolved_at = now
+        reservation.save(update_fields=["status", "resolved_at"])
+        record_audit(
+            action="store_credit.released",
+            actor_label="system" if reason != "removed" else "buyer:checkout",
+            object_type="refunds.storecredit",
+            object_id=reservation.credit_id,
+            amount_minor=reservation.amount_minor,
+            currency=reservation.currency,
+            message=f"order {order.pk}: {reason}",
+            now=now,
+        )
+    return reservation
+
+
+def remove_store_credit(*, order: Order, now: datetime) -> StoreCreditReservation | None:
+    """The buyer removes the applied code from an open order. Refused once the order is paid."""
+    with transaction.atomic():
+        locked = Order.objects.select_for_update().get(pk=order.pk)
+        if locked.status != OrderStatus.OPEN:
+            raise DomainError(
+                f"This order is {locked.get_status_display().lower()}.", code=ErrorCode.ORDER_NOT_OPEN, status=409
+            )
+        return release_store_credit(order=locked, now=now, reason="removed")
+
+
+def spend_reservation(*, order: Order, payment: Payment, now: datetime) -> StoreCreditReservation | None:
+    """In the fulfilment transaction of the provider payment that settles a split-paid order (order and payment
+    locked): the reservation becomes spent, the credit's `remaining_minor` goes down and the spend posting
+    (debit `buyers:store_credit`, credit `provider:store_credit:clearing`) is made. The caller then posts the
+    capture with the credit part debited to that clearing account. Lock order: (order, payment held) the
+    reservation, the credit, then the ledger accounts by id, as `pay_with_store_credit` does."""
+    reservation = (
+        StoreCreditReservation.objects.select_for_update()
+        .filter(order=order, status=ReservationStatus.RESERVED)
+        .first()
+    )
+    if reservation is None:
+        return None
+    store_credit = StoreCredit.objects.select_for_update().get(pk=reservation.credit_id)
+    _lock_ruled_accounts(order)  # before any posting: the capture's and the spend's ruled accounts, by id
+    amount = Money(reservation.amount_minor, reservation.currency)
+    store_credit.remaining_minor -= amount.amount_minor  # ≥ 0: what was reserved was never given elsewhere
+    if store_credit.remaining_minor == 0:
+        store_credit.status = StoreCreditStatus.SPENT
+    store_credit.save(update_fields=["remaining_minor", "status", "updated_at"])
+    reservation.status = ReservationStatus.SPENT
+    reservation.payment = payment
+    reservation.resolved_at = now
+    reservation.save(update_fields=["status", "payment", "resolved_at"])
+    post_transaction(
+        idempotency_key=f"store_credit_reservation:{reservation.pk}",
+        kind="store_credit_spend",
+        entries=[debit(accounts.BUYERS_STORE_CREDIT, amount), credit(accounts.provider_clearing(PROVIDER), amount)],
+        occurred_at=now,
+        memo=f"Store credit {store_credit.pk} pays part of order {order.token} (with payment {payment.pk})",
+        metadata={"store_credit": store_credit.pk, "reservation": reservation.pk, "order": str(order.token)},
+    )
+    record_audit(
+        action="store_credit.spent",
+        actor_label=f"{payment.provider}:fulfilment",
+        obj=store_credit,
+        amount_minor=amount.amount_minor,
+        currency=amount.currency,
+        message=f"order {order.token}, with payment {payment.pk}",
+        now=now,
+    )
+    return reservation
+
+
 def return_credit_for_refund(*, refund: Refund, now: datetime) -> StoreCredit:
     """A refund of a payment made with store credit: the money goes back as a new credit (and a new code).
     The refund flow credits `provider:store_credit:clearing`; this moves it on to `buyers:store_credit`."""
@@ -360,11 +584,18 @@ def expire_store_credits(*, now: datetime) -> int:
     """Credits past their expiry with something left: status expired, the rest released from the liability
     to breakage income. Safe to run twice. Returns how many expired."""
     expired = 0
-    due = StoreCredit.objects.filter(status=StoreCreditStatus.ACTIVE, expires_at__lte=now).values_list("pk", flat=True)
+    # A credit applied to an open checkout waits until that reservation is spent or released (next run).
+    due = (
+        StoreCredit.objects.filter(status=StoreCreditStatus.ACTIVE, expires_at__lte=now)
+        .exclude(reservations__status=ReservationStatus.RESERVED)
+        .values_list("pk", flat=True)
+    )
     for credit_id in list(due):
         with transaction.atomic():
             store_credit = StoreCredit.objects.select_for_update().get(pk=credit_id)
             if store_credit.status != StoreCreditStatus.ACTIVE or store_credit.expires_at > now:
+                continue
+            if store_credit.reservations.filter(status=ReservationStatus.RESERVED).exists():
                 continue
             left = Money(store_credit.remaining_minor, store_credit.currency)
             post_transaction(

@@ -207,6 +207,9 @@ SPECTACULAR_SETTINGS = {
         "RecurrenceStatusEnum": "recurring.models.RecurrenceStatus",
         "RecurrenceCycleEnum": "recurring.models.RecurrenceCycle",
         "RecurringChargeStatusEnum": "recurring.models.ChargeStatus",
+        "RefundOutputStatusEnum": "refunds.models.RefundStatus",
+        "RefundOutputReasonEnum": "refunds.models.RefundReason",
+        "RefundOutputMethodEnum": "refunds.models.RefundMethod",
     },
     "APPEND_COMPONENTS": {
         "securitySchemes": {

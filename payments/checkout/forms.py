@@ -77,7 +77,7 @@ class StoreCreditForm(forms.Form):
     store_credit_code = forms.CharField(
         label="Have store credit? Enter the code",
         max_length=40,
-        help_text="It looks like ABCD-EFGH-JKMN and pays the whole order.",
+        help_text="It looks like ABCD-EFGH-JKMN. If it covers only part of the order, you pay the rest another way.",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "characters"}),
     )
 

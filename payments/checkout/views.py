@@ -14,7 +14,7 @@ from django_ratelimit.decorators import ratelimit
 from core.errors import DomainError
 from payments.checkout.forms import ChooseMethodForm, PaymentLinkForm, StoreCreditForm, StoreCreditLookupForm
 from payments.checkout.messages import failure_message
-from payments.models import OrderStatus, PaymentLink, PaymentStatus
+from payments.models import OrderStatus, Payment, PaymentLink, PaymentStatus
 from payments.providers.registry import checkout_providers
 from payments.selectors import latest_payment, order_by_token
 from payments.services.checkout import start_payment, sync_payment_from_provider
@@ -89,21 +89,32 @@ def checkout_page(request: HttpRequest, token) -> HttpResponse:
     # Providers paid with a code on this page (store credit) get their own box, not a radio button.
     takes_code = any(getattr(p, "pays_with_code", False) for p in providers)
     providers = [p for p in providers if not getattr(p, "pays_with_code", False)]
+    from refunds.store_credit import apply_store_credit, live_reservation, remove_store_credit
+
+    if request.method == "POST" and "remove_store_credit" in request.POST:
+        try:
+            remove_store_credit(order=order, now=now)
+        except DomainError as exc:
+            messages.error(request, exc.message)
+        return _see_other(reverse("checkout:page", args=[order.token]))
+    reservation = live_reservation(order)
+    # One applied code per order: while one is applied, the box shows it (and how to remove it) instead.
+    takes_code = takes_code and reservation is None
     paying_with_code = request.method == "POST" and "store_credit_code" in request.POST
     posted = request.POST if request.method == "POST" and not paying_with_code else None
     form = ChooseMethodForm(posted, providers=providers)
     credit_form = StoreCreditForm(request.POST if paying_with_code else None) if takes_code else None
     if paying_with_code and credit_form is not None and credit_form.is_valid():
-        from refunds.store_credit import pay_with_store_credit
-
         try:
-            pay_with_store_credit(
+            result = apply_store_credit(
                 order=order, code=credit_form.cleaned_data["store_credit_code"], now=now, request=request
             )
         except DomainError as exc:
             credit_form.add_error("store_credit_code", exc.message)
         else:
-            return _see_other(reverse("checkout:return", args=[order.token]))
+            if isinstance(result, Payment):
+                return _see_other(reverse("checkout:return", args=[order.token]))
+            return _see_other(reverse("checkout:page", args=[order.token]))  # applied: now pay the rest
     elif request.method == "POST" and not paying_with_code and form.is_valid():
         try:
             payment = start_payment(order=order, provider_name=form.cleaned_data["method"], now=now)
@@ -124,6 +135,8 @@ def checkout_page(request: HttpRequest, token) -> HttpResponse:
             "credit_form": credit_form,
             "providers": providers,
             "payees": sorted({line.payee.name for line in lines}),
+            "reservation": reservation,
+            "due_minor": order.total_minor - (reservation.amount_minor if reservation else 0),
         },
         status=400 if form.errors or (credit_form is not None and credit_form.errors) else 200,
     )

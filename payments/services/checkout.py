@@ -72,9 +72,15 @@ def start_payment(*, order: Order, provider_name: str, now: datetime) -> Payment
                 code=ErrorCode.PAYMENT_AUTHORIZED,
                 status=409,
             )
+        from refunds.store_credit import reserved_credit_minor
+
+        due_minor = locked.total_minor - reserved_credit_minor(locked)  # the rest after applied store credit
         reusable = (
             Payment.objects.filter(
-                order=locked, provider=provider_name, status__in=[PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION]
+                order=locked,
+                provider=provider_name,
+                amount_minor=due_minor,
+                status__in=[PaymentStatus.PENDING, PaymentStatus.REQUIRES_ACTION],
             )
             .exclude(checkout_url="")
             .order_by("-created_at", "-pk")
@@ -85,7 +91,7 @@ def start_payment(*, order: Order, provider_name: str, now: datetime) -> Payment
         payment = Payment.objects.create(
             order=locked,
             provider=provider_name,
-            amount_minor=locked.total_minor,
+            amount_minor=due_minor,
             currency=locked.currency,
             created_at=now,
             status_changed_at=now,

@@ -42,9 +42,13 @@ class UnknownPayment(DomainError):
     status = 404
 
 
-def capture_postings(*, order: Order, provider: str) -> list[Posting]:
+def capture_postings(*, order: Order, provider: str, store_credit_minor: int = 0) -> list[Posting]:
     """Debit the provider's clearing account with the gross; credit each payee's pending share, the
-    commission and the VAT on it. Shares + commission + VAT = gross exactly (I7)."""
+    commission and the VAT on it. Shares + commission + VAT = gross exactly (I7).
+
+    Split payment (store credit for part of the order, `store_credit_minor`): the provider's clearing is
+    debited with the rest it captured and `provider:store_credit:clearing` with the credit part (which the
+    spend posting in the same transaction credits back from `buyers:store_credit`)."""
     currency = order.currency
     shares: dict[int, int] = defaultdict(int)
     commission = commission_vat = gross = 0
@@ -53,7 +57,9 @@ def capture_postings(*, order: Order, provider: str) -> list[Posting]:
         commission += line.commission_minor
         commission_vat += line.commission_vat_minor
         gross += line.amount_minor
-    postings = [debit(accounts.provider_clearing(provider), Money(gross, currency))]
+    postings = [debit(accounts.provider_clearing(provider), Money(gross - store_credit_minor, currency))]
+    if store_credit_minor:
+        postings.append(debit(accounts.provider_clearing("store_credit"), Money(store_credit_minor, currency)))
     postings += [
         credit(accounts.payee_pending(payee_id), Money(amount, currency)) for payee_id, amount in sorted(shares.items())
     ]
@@ -225,7 +231,9 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
         _end_authorization(payment=payment, amount_minor=held, now=now)
 
     partial = _is_partial_capture(order=order, payment=payment, captured=captured, held=held)
-    if not partial and (captured.currency != order.currency or captured.amount_minor != order.total_minor):
+    credit_part = _reserved_credit(order=order, payment=payment, captured=captured, now=now)
+    expected = order.total_minor - credit_part
+    if not partial and (captured.currency != order.currency or captured.amount_minor != expected):
         _hold_overpayment(order=order, payment=payment, captured=captured, reason=ReviewReason.AMOUNT_MISMATCH, now=now)
     elif (
         order.status in (OrderStatus.OPEN, OrderStatus.EXPIRED)
@@ -234,13 +242,20 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
         Payment.objects.filter(pk=payment.pk).update(settles_order=True)
         transition_order(order=order, to=OrderStatus.PAID, now=now, paid_at=now)
         _queue_confirmation(order.pk)
+        if credit_part:
+            # The credit row, then both postings' balance-checked accounts in one go by id (lock order), then
+            # the spend posting; the capture below debits the credit part to the store credit clearing.
+            from refunds.store_credit import spend_reservation
+
+            spend_reservation(order=order, payment=payment, now=now)
         post_transaction(
             idempotency_key=f"capture:payment:{payment.pk}",
             kind="capture",
-            entries=capture_postings(order=order, provider=payment.provider),
+            entries=capture_postings(order=order, provider=payment.provider, store_credit_minor=credit_part),
             occurred_at=now,
-            memo=f"Order {order.token} paid via {payment.provider}",
-            metadata={"order": str(order.token), "payment": payment.pk},
+            memo=f"Order {order.token} paid via {payment.provider}"
+            + (f" and store credit ({Money(credit_part, order.currency)})" if credit_part else ""),
+            metadata={"order": str(order.token), "payment": payment.pk, "store_credit_minor": credit_part},
         )
         if partial:
             from refunds.services import record_uncaptured_release
@@ -264,6 +279,23 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
         now=now,
     )
     return True
+
+
+def _reserved_credit(*, order: Order, payment: Payment, captured: Money, now: datetime) -> int:
+    """The store credit applied to this order (split payment) that this payment's success is to spend: only
+    while the order is open and unsettled. A provider payment that captured the whole total anyway (started
+    before the credit was applied) settles the order alone, and the reservation is released instead."""
+    if payment.provider == "store_credit" or order.status != OrderStatus.OPEN:
+        return 0
+    if order.payments.filter(settles_order=True).exists():
+        return 0
+    from refunds.store_credit import release_store_credit, reserved_credit_minor
+
+    reserved = reserved_credit_minor(order)
+    if reserved and captured.currency == order.currency and captured.amount_minor == order.total_minor:
+        release_store_credit(order=order, now=now, reason="the order was paid in full another way")
+        return 0
+    return reserved
 
 
 def _reports_fees(provider_name: str) -> bool:

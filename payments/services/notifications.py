@@ -19,10 +19,16 @@ def send_payment_confirmation(*, order_id: int, now: datetime) -> bool:
     if not claimed:
         return False
     order = Order.objects.prefetch_related("lines__payee").get(pk=order_id)
+    from refunds.store_credit import spent_credit_minor
+
+    payment = settling_payment(order)
+    credit_part = spent_credit_minor(order)  # a split payment: store credit for part, the payment for the rest
     context = {
         "order": order,
         "lines": list(order.lines.all()),
-        "payment": settling_payment(order),
+        "payment": payment,
+        "store_credit_minor": credit_part,
+        "partial_capture": bool(payment and payment.captured_minor + credit_part < order.total_minor),
         "platform_name": settings.TOLLGATE_PLATFORM_NAME,
         "base_url": settings.PUBLIC_BASE_URL,
     }

@@ -224,6 +224,9 @@ def cancel_order(*, order: Order, now: datetime, actor=None, actor_label: str = 
                 status=409,
             )
         in_flight = _close_in_flight_payments(order=locked, to="canceled", now=now)
+        from refunds.store_credit import release_store_credit
+
+        release_store_credit(order=locked, now=now, reason="the order was canceled")
         record_audit(
             action="order.cancel",
             actor=actor,
@@ -254,6 +257,9 @@ def expire_order(*, order: Order, now: datetime) -> bool:
             return False
         transition_order(order=locked, to=OrderStatus.EXPIRED, now=now)
         in_flight = _close_in_flight_payments(order=locked, to="expired", now=now)
+        from refunds.store_credit import release_store_credit
+
+        release_store_credit(order=locked, now=now, reason="the order expired")
     _expire_at_providers(in_flight)
     return True
 

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from core.api.fields import StrictIntegerField
+from payments.api.serializers import OrderLineInputSerializer
 from refunds.models import Refund, RefundLine, RefundMethod, RefundReason
 
 API_REASONS = [
@@ -41,8 +42,18 @@ class RefundCreateInputSerializer(serializers.Serializer):
         choices=[
             (RefundMethod.ORIGINAL.value, RefundMethod.ORIGINAL.label),
             (RefundMethod.STORE_CREDIT.value, RefundMethod.STORE_CREDIT.label),
+            (RefundMethod.TRANSFER.value, RefundMethod.TRANSFER.label),
         ],
         default=RefundMethod.ORIGINAL,
+        help_text="transfer: the lines are refunded as store credit under the policy and `new_lines` are bought "
+        "with it in a new order for the same buyer; see `transfer` in the answer for what is left to pay",
+    )
+    new_lines = OrderLineInputSerializer(
+        many=True,
+        required=False,
+        allow_empty=False,
+        max_length=200,
+        help_text="With method transfer: the lines of the new order (the new event)",
     )
     override_reason = serializers.CharField(
         max_length=500,
@@ -56,6 +67,8 @@ class RefundCreateInputSerializer(serializers.Serializer):
     def validate(self, attrs):
         if attrs.get("lines") and attrs.get("amount") is not None:
             raise serializers.ValidationError("Give either amount or lines, not both.")
+        if (attrs.get("method") == RefundMethod.TRANSFER) != bool(attrs.get("new_lines")):
+            raise serializers.ValidationError("Give new_lines with method transfer, and only then.")
         return attrs
 
 
@@ -97,3 +110,23 @@ class RefundOutputSerializer(serializers.ModelSerializer):
             "created_at",
             "succeeded_at",
         ]
+
+
+class TransferOutputSerializer(serializers.Serializer):
+    new_order = serializers.UUIDField(help_text="The new order's token (same buyer, the new event)")
+    new_order_status = serializers.CharField()
+    difference_due = serializers.IntegerField(
+        help_text="What the buyer still pays on the new order's checkout page (minor units); 0 when the credit "
+        "covered it"
+    )
+    credit_left = serializers.IntegerField(help_text="Store credit left on the buyer's code (e-mailed to them)")
+    checkout_url = serializers.CharField(help_text="Where the buyer pays the difference (empty when none is due)")
+
+
+class RefundCreateOutputSerializer(RefundOutputSerializer):
+    transfer = TransferOutputSerializer(
+        read_only=True, allow_null=True, required=False, help_text="Only for method transfer"
+    )
+
+    class Meta(RefundOutputSerializer.Meta):
+        fields = [*RefundOutputSerializer.Meta.fields, "transfer"]

@@ -1,5 +1,7 @@
 """Refunds API: ask for a refund of one of the client's orders (through the refund policy) and read it."""
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
@@ -10,7 +12,12 @@ from core.errors import DomainError, ErrorCode, NotFoundError
 from core.idempotency import idempotent
 from payments.api.views import ERRORS, IDEMPOTENCY_HEADER
 from payments.selectors import orders_for_client
-from refunds.api.serializers import RefundCreateInputSerializer, RefundOutputSerializer
+from refunds.api.serializers import (
+    RefundCreateInputSerializer,
+    RefundCreateOutputSerializer,
+    RefundOutputSerializer,
+    TransferOutputSerializer,
+)
 from refunds.models import Refund
 from refunds.services import request_policy_refund
 
@@ -39,11 +46,14 @@ class RefundCreateApi(APIView):
     @extend_schema(
         operation_id="refunds_create",
         request=RefundCreateInputSerializer,
-        responses={201: RefundOutputSerializer, **REFUND_ERRORS},
+        responses={201: RefundCreateOutputSerializer, **REFUND_ERRORS},
         parameters=[IDEMPOTENCY_HEADER],
         summary="Refund an order, all or part, under its refund policy",
         description="The policy decides the fee kept and whether commission is returned; the response shows "
-        "both. Above the approval threshold the refund is `requested` until staff approve it.",
+        "both. Above the approval threshold the refund is `requested` until staff approve it. Method `transfer` "
+        "(where the policy allows it) refunds the lines as store credit and buys `new_lines` with it in a new order "
+        "for the same buyer: the answer's `transfer` says what is left to pay (on the new order's checkout page) or "
+        "what credit is left.",
         tags=["refunds"],
     )
     @idempotent
@@ -67,6 +77,8 @@ class RefundCreateApi(APIView):
                 lines[line_id] = (
                     {"amount_minor": item["amount"]} if item["amount"] is not None else {"quantity": item["quantity"]}
                 )
+        if data["method"] == "transfer":
+            return self._transfer(request, order, lines, data)
         refund = request_policy_refund(
             order=order,
             lines=lines,
@@ -82,6 +94,37 @@ class RefundCreateApi(APIView):
         return Response(
             RefundOutputSerializer(_refund_for_client(request, refund.pk)).data, status=status.HTTP_201_CREATED
         )
+
+    def _transfer(self, request, order, lines, data):
+        from payments.api.serializers import line_inputs
+        from refunds.services.transfers import transfer_to_event
+
+        result = transfer_to_event(
+            order=order,
+            lines=lines,
+            amount_minor=data["amount"],
+            new_lines=line_inputs(data["new_lines"]),
+            actor_label=f"api:{request.auth.name}",
+            override_reason=data["override_reason"],
+            note=data["note"],
+            now=timezone.now(),
+            request=request,
+        )
+        body = dict(RefundOutputSerializer(_refund_for_client(request, result.refund.pk)).data)
+        body["transfer"] = None
+        if result.new_order is not None:
+            due = result.difference_due_minor
+            path = reverse("checkout:page", args=[result.new_order.token])
+            body["transfer"] = TransferOutputSerializer(
+                {
+                    "new_order": result.new_order.token,
+                    "new_order_status": result.new_order.status,
+                    "difference_due": due,
+                    "credit_left": result.credit_left_minor,
+                    "checkout_url": f"{settings.PUBLIC_BASE_URL}{path}" if due else "",
+                }
+            ).data
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class RefundDetailApi(APIView):

@@ -18,6 +18,7 @@ from refunds.models import Refund, RefundReason, RefundStatus
 from refunds.services.core import (
     _create_refund,
     _queue_execution,
+    card_refundable_minor,
     complete_refund,
     fail_refund,
     refundable_minor,
@@ -57,7 +58,9 @@ def apply_provider_refund(*, payment: Payment, state: ProviderRefundState, now: 
 
 
 def _ingest_provider_refund(*, order: Order, payment: Payment, state: ProviderRefundState, now: datetime) -> Refund:
-    if state.amount.currency != payment.currency or state.amount.amount_minor > refundable_minor(payment):
+    if state.amount.currency != payment.currency or state.amount.amount_minor > min(
+        refundable_minor(payment), card_refundable_minor(payment)
+    ):
         raise DomainError(
             f"Provider refund {state.provider_ref} of {state.amount} exceeds what payment {payment.pk} can refund.",
             code=ErrorCode.REFUND_EXCEEDS_CAPTURED,
