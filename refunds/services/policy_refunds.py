@@ -214,6 +214,7 @@ def request_policy_refund(
     skip_approval: bool = False,
     note: str = "",
     request=None,
+    for_transfer: bool = False,
 ) -> Refund:
     """Refund by lines or by amount (or everything left) under the refund policy.
 
@@ -230,7 +231,8 @@ def request_policy_refund(
         raise DomainError(f"Unknown refund method {method!r}.", code=ErrorCode.VALIDATION_ERROR)
     if method == RefundMethod.TRANSFER:
         raise DomainError(
-            "Transfers to another event are not available yet; refund to the payment or as store credit.",
+            "A transfer to another event needs the new tickets: use the transfer (API: method transfer with "
+            "new_lines; admin: the refund page's transfer option).",
             code=ErrorCode.REFUND_METHOD_NOT_ALLOWED,
             status=409,
         )
@@ -263,7 +265,11 @@ def request_policy_refund(
                 code=ErrorCode.REFUND_EXCEEDS_CAPTURED,
                 status=409,
             )
-        outside = not quote.allowed or (method not in quote.methods)
+        # The store-credit leg of a transfer to another event is allowed by the policy's transfer permission.
+        permitted = set(quote.methods) | (
+            {RefundMethod.STORE_CREDIT} if for_transfer and RefundMethod.TRANSFER in quote.methods else set()
+        )
+        outside = not quote.allowed or (method not in permitted)
         overridden = bool(override_reason) and not force_majeure
         if outside and not overridden and not self_service:
             raise DomainError(
@@ -502,6 +508,32 @@ class CancelEventSummary:
         return out
 
 
+def _card_then_credit(order: Order, lines: dict[int, dict]) -> list[tuple[dict[int, dict], str]]:
+    """The refunds that give back `lines` in full: one to the original payment, or, for an order paid partly
+    with store credit whose card part cannot take it all, the card's part first (spread over the lines in
+    proportion) and the rest as new store credit — everything goes back, split the way it was paid."""
+    from refunds.services.core import card_refundable_minor, store_credit_part_minor
+
+    payment = Payment.objects.filter(order=order, settles_order=True).first()
+    total = sum(line["amount_minor"] for line in lines.values())
+    if payment is None or not store_credit_part_minor(payment):
+        return [(lines, RefundMethod.ORIGINAL)]
+    card_left = min(card_refundable_minor(payment), total)
+    if card_left >= total:
+        return [(lines, RefundMethod.ORIGINAL)]
+    ids = sorted(lines)
+    card_parts = dict(zip(ids, allocate(card_left, [lines[pk]["amount_minor"] for pk in ids]), strict=True))
+    card = {pk: {"amount_minor": amount} for pk, amount in card_parts.items() if amount > 0}
+    credit = {
+        pk: {"amount_minor": lines[pk]["amount_minor"] - card_parts[pk]}
+        for pk in ids
+        if lines[pk]["amount_minor"] > card_parts[pk]
+    }
+    return [
+        (part, method) for part, method in ((card, RefundMethod.ORIGINAL), (credit, RefundMethod.STORE_CREDIT)) if part
+    ]
+
+
 def cancel_event(*, event_ref: str, actor=None, reason: str, now: datetime, progress=None) -> CancelEventSummary:
     """Force majeure: refund every paid line of the event in full, commission returned, no fee, one refund per
     order, to the original payment, without approval. Idempotent: lines already refunded have nothing left,
@@ -528,22 +560,23 @@ def cancel_event(*, event_ref: str, actor=None, reason: str, now: datetime, prog
             summary.skipped += 1
         else:
             try:
-                refund = request_policy_refund(
-                    order=order,
-                    lines=lines,
-                    reason=RefundReason.OTHER,
-                    actor=actor,
-                    actor_label=f"{label}:cancel_event",
-                    now=now,
-                    force_majeure=True,
-                    skip_approval=True,
-                    note=f"Event {event_ref} canceled: {reason}",
-                )
+                for part, method in _card_then_credit(order, lines):
+                    refund = request_policy_refund(
+                        order=order,
+                        lines=part,
+                        reason=RefundReason.OTHER,
+                        method=method,
+                        actor=actor,
+                        actor_label=f"{label}:cancel_event",
+                        now=now,
+                        force_majeure=True,
+                        skip_approval=True,
+                        note=f"Event {event_ref} canceled: {reason}",
+                    )
+                    summary.refunds.append(refund.pk)
+                    summary.amounts[refund.currency] = summary.amounts.get(refund.currency, 0) + refund.amount_minor
             except DomainError as exc:
                 summary.failures.append((str(order.token), exc.message))
-            else:
-                summary.refunds.append(refund.pk)
-                summary.amounts[refund.currency] = summary.amounts.get(refund.currency, 0) + refund.amount_minor
         if progress is not None:
             progress(index, len(order_ids), order)
     record_audit(

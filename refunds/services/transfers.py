@@ -14,8 +14,8 @@ with that credit, the difference charged or left as credit.
    on the new order's checkout page (the split payment: when the provider payment succeeds, the capture and
    the spend are posted together).
 
-Rules: the old lines' policy must allow transfers (`allow_transfer`) and store credit (the refund leg is a
-store-credit refund), unless staff override with a reason (then the whole part, no fee, as any override).
+Rules: the old lines' policy must allow transfers (`allow_transfer`; the refund leg is a store-credit refund,
+allowed by that permission alone), unless staff override with a reason (then the whole part, no fee, as any override).
 A refund that needs a second staff user's approval (maker-checker) stops the transfer after step 1: the
 refund waits in `requested`; once approved its credit is issued and e-mailed, and the buyer can use it.
 """
@@ -102,6 +102,7 @@ def transfer_to_event(
             amount_minor=amount_minor,
             reason=RefundReason.REQUESTED_BY_CUSTOMER,
             method=RefundMethod.STORE_CREDIT,
+            for_transfer=True,
             actor=actor,
             actor_label=actor_label,
             now=now,

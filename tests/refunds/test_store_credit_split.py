@@ -323,3 +323,57 @@ def test_applying_a_code_to_an_order_past_its_time_expires_it(payee):
     order.refresh_from_db()
     assert order.status == OrderStatus.EXPIRED
     assert not order.store_credit_reservations.exists()
+
+
+def test_canceling_the_event_of_a_split_paid_order_gives_back_the_card_part_and_the_credit_part(
+    payee, django_capture_on_commit_callbacks
+):
+    """Force majeure on an order paid 70.00 by card and 30.00 with store credit: everything back, split the
+    way it was paid, in one run (and nothing more in a second)."""
+    from payments.models import LineKind
+    from payments.services.orders import LineInput, create_order
+    from refunds.services.policy_refunds import cancel_event
+
+    credit = _goodwill(3000)
+    order = create_order(
+        currency="EUR",
+        buyer_email="buyer@example.com",
+        buyer_country="CZ",
+        now=timezone.now(),
+        lines=[
+            LineInput(
+                payee_id=payee.pk,
+                description="Ticket, Jazz on the river",
+                kind=LineKind.EVENT_TICKET,
+                quantity=2,
+                unit_amount_minor=5000,
+                event_ref="jazz-river",
+                event_starts_at=timezone.now() + timedelta(days=20),
+                event_country="CZ",
+            )
+        ],
+    )
+    reserve_store_credit(order=order, code=credit.code, now=timezone.now())
+    with gateway_deliveries_suppressed():
+        payment = start_sandbox_payment(order)
+        gateway.buyer_pays(str(session_of(payment).token), now=timezone.now())
+    _apply_sandbox(payment)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = cancel_event(event_ref="jazz-river", reason="Flood", now=timezone.now())
+
+    assert summary.failures == []
+    refunds = sorted(order.refunds.values_list("method", "amount_minor", "status"))
+    assert refunds == [
+        (RefundMethod.ORIGINAL, 7000, RefundStatus.SUCCEEDED),
+        (RefundMethod.STORE_CREDIT, 3000, RefundStatus.SUCCEEDED),
+    ]
+    order.refresh_from_db()
+    payment.refresh_from_db()
+    assert order.status == OrderStatus.REFUNDED
+    assert payment.refunded_minor == 7000
+    assert StoreCredit.objects.filter(source_refund__order=order, amount_minor=3000).exists()
+    assert_conserved()
+
+    again = cancel_event(event_ref="jazz-river", reason="Flood", now=timezone.now())
+    assert (again.refunds, again.failures) == ([], [])

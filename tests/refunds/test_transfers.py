@@ -205,3 +205,15 @@ def test_transfer_from_the_admin_refund_page(payee, django_capture_on_commit_cal
     assert (new_order.status, new_order.total_minor) == (OrderStatus.PAID, 8000)
     assert _store_credit_liability() == 2000
     assert_conserved()
+
+
+def test_a_policy_that_allows_transfers_but_not_store_credit_still_transfers(payee, django_capture_on_commit_callbacks):
+    make_policy(allow_transfer=True, allow_store_credit=False)
+    order = paid_order(payee, event_in=timedelta(days=30))
+
+    result = _transfer(order, payee, 6000, django_capture_on_commit_callbacks)
+
+    assert result.refund.status == RefundStatus.SUCCEEDED
+    assert result.new_order.status == OrderStatus.PAID
+    assert result.credit_left_minor == 4000
+    assert_conserved()
