@@ -18,11 +18,11 @@ from refunds.models import Refund, RefundReason, RefundStatus
 from refunds.services.core import (
     _create_refund,
     _queue_execution,
-    card_refundable_minor,
     complete_refund,
     fail_refund,
     refundable_minor,
 )
+from refunds.services.split import card_refundable_minor
 
 logger = logging.getLogger(__name__)
 

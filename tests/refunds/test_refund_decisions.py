@@ -8,7 +8,7 @@ from django.core import mail
 from django.utils import timezone
 
 from refunds.models import Refund, RefundStatus
-from refunds.services.policy_refunds import approve_refund, reject_refund
+from refunds.services.approvals import approve_refund, reject_refund
 from tests.factories import PayeeFactory, StaffFactory
 from tests.refunds.policy_helpers import make_policy, paid_order
 from tests.refunds.test_refund_surfaces import staff_client

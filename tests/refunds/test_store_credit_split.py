@@ -332,7 +332,7 @@ def test_canceling_the_event_of_a_split_paid_order_gives_back_the_card_part_and_
     way it was paid, in one run (and nothing more in a second)."""
     from payments.models import LineKind
     from payments.services.orders import LineInput, create_order
-    from refunds.services.policy_refunds import cancel_event
+    from refunds.services.force_majeure import cancel_event
 
     credit = _goodwill(3000)
     order = create_order(
