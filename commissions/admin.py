@@ -1,6 +1,7 @@
 """Payees (editable, audited, with their Stripe Connect status and onboarding), payouts and connected
 accounts' bank payouts (view only: they change through `commissions.payouts` and Stripe's webhooks)."""
 
+from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import display_for_value
@@ -25,6 +26,7 @@ from core.admin_tools import (
     provider_link,
 )
 from core.templatetags.money import bps_percent
+from invoicing.vat_ids import is_valid_vat_id
 from ledger.selectors import payee_balances
 from payments.providers.base import (
     ProviderConfigurationError,
@@ -57,10 +59,38 @@ def onboarding_return_url(payee: Payee) -> str:
     return settings.PUBLIC_BASE_URL + reverse("admin:commissions_payee_change", args=[payee.pk])
 
 
+class PayeeForm(forms.ModelForm):
+    class Meta:
+        model = Payee
+        fields = [
+            "kind",
+            "legal_name",
+            "display_name",
+            "country",
+            "email",
+            "status",
+            "vat_id",
+            "uses_oss",
+            "commission_bps",
+            "dispute_loss_bearer",
+            "dispute_fee_bearer",
+            "portal_user",
+        ]
+
+    def clean_vat_id(self):
+        value = (self.cleaned_data.get("vat_id") or "").strip()
+        if value and not is_valid_vat_id(value):
+            raise forms.ValidationError(
+                "Not a valid EU VAT id: it needs the country prefix, the right format and check digits."
+            )
+        return value
+
+
 @admin.register(Payee)
 class PayeeAdmin(AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
     """Sellers and organizers. Suspend instead of deleting: their lines and ledger accounts refer to them."""
 
+    form = PayeeForm
     list_display = [
         "id",
         "legal_name",
@@ -74,13 +104,14 @@ class PayeeAdmin(AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
         "created_at",
     ]
     list_display_links = ["id", "legal_name"]
-    list_filter = ["kind", "status", "country", "stripe_payouts_enabled"]
+    list_filter = ["kind", "status", "country", "uses_oss", "stripe_payouts_enabled"]
     search_fields = ["legal_name", "display_name", "email", "vat_id", "stripe_account_id"]
     ordering = ["legal_name", "pk"]
     autocomplete_fields = ["portal_user"]
     actions = ["start_onboarding"]
     fieldsets = [
-        (None, {"fields": ["kind", "legal_name", "display_name", "country", "email", "vat_id", "status"]}),
+        (None, {"fields": ["kind", "legal_name", "display_name", "country", "email", "status"]}),
+        ("VAT", {"fields": ["vat_id", "uses_oss"]}),
         ("Commission", {"fields": ["commission_bps"]}),
         ("Disputes", {"fields": ["dispute_loss_bearer", "dispute_fee_bearer"]}),
         ("Portal", {"fields": ["portal_user"]}),

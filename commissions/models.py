@@ -28,6 +28,11 @@ class Payee(models.Model):
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
     email = models.EmailField()
     vat_id = models.CharField("VAT id", max_length=20, blank=True)
+    uses_oss = models.BooleanField(
+        "uses OSS",
+        default=False,
+        help_text="Registered for the One-Stop Shop: EU B2C distance sales are taxed at the buyer's country rate",
+    )
     commission_bps = models.PositiveIntegerField(
         "commission override (basis points)",
         null=True,

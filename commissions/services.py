@@ -20,6 +20,7 @@ def create_payee(
     now: datetime,
     display_name: str = "",
     vat_id: str = "",
+    uses_oss: bool = False,
     commission_bps: int | None = None,
     actor=None,
     actor_label: str = "",
@@ -32,6 +33,7 @@ def create_payee(
             country=country,
             email=email,
             vat_id=vat_id,
+            uses_oss=uses_oss,
             commission_bps=commission_bps,
         )
         record_audit(action="payee.create", actor=actor, actor_label=actor_label, obj=payee, now=now)

@@ -55,6 +55,8 @@ class ErrorCode(StrEnum):
     PROVIDER_NOT_CONFIGURED = "provider_not_configured"
     PROVIDER_REJECTED = "provider_rejected"
     PAYMENT_LINK_INACTIVE = "payment_link_inactive"
+    INVALID_VAT_ID = "invalid_vat_id"
+    VAT_RATE_MISSING = "vat_rate_missing"
     # pre-authorization (manual capture)
     PAYMENT_NOT_AUTHORIZED = "payment_not_authorized"
     PAYMENT_AUTHORIZED = "payment_authorized"

@@ -2,6 +2,8 @@ from rest_framework import serializers
 
 from commissions.models import Payee
 from core.api.fields import CountryField, StrictIntegerField
+from core.errors import ErrorCode
+from invoicing.vat_ids import is_valid_vat_id
 
 
 class PayeeInputSerializer(serializers.Serializer):
@@ -11,7 +13,16 @@ class PayeeInputSerializer(serializers.Serializer):
     country = CountryField()
     email = serializers.EmailField()
     vat_id = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    uses_oss = serializers.BooleanField(required=False, default=False, help_text="Registered for the One-Stop Shop")
     commission_bps = StrictIntegerField(min_value=0, max_value=10000, required=False, allow_null=True, default=None)
+
+    def validate_vat_id(self, value: str) -> str:
+        if value and not is_valid_vat_id(value):
+            raise serializers.ValidationError(
+                "Not a valid EU VAT id: it needs the country prefix, the right format and check digits.",
+                code=str(ErrorCode.INVALID_VAT_ID),
+            )
+        return value
 
 
 class PayeeOutputSerializer(serializers.ModelSerializer):
@@ -30,6 +41,7 @@ class PayeeOutputSerializer(serializers.ModelSerializer):
             "country",
             "email",
             "vat_id",
+            "uses_oss",
             "commission_bps",
             "status",
             "stripe_account_id",

@@ -263,6 +263,10 @@ TOLLGATE_PLATFORM_COUNTRY = env("TOLLGATE_PLATFORM_COUNTRY", default="CZ")
 TOLLGATE_DEFAULT_COMMISSION_BPS = env.int("TOLLGATE_DEFAULT_COMMISSION_BPS", default=1000)
 TOLLGATE_COMMISSION_VAT_BPS = env.int("TOLLGATE_COMMISSION_VAT_BPS", default=2100)
 TOLLGATE_ORDER_TTL = timedelta(minutes=env.int("TOLLGATE_ORDER_TTL_MINUTES", default=60))
+# VAT ids: format and check digits always (python-stdnum, offline); a VIES lookup only when enabled (it needs
+# a SOAP client such as zeep, not installed by default; without one the id stays "not confirmed with VIES").
+TOLLGATE_VIES_ENABLED = env.bool("TOLLGATE_VIES_ENABLED", default=False)
+TOLLGATE_VIES_TIMEOUT_SECONDS = env.int("TOLLGATE_VIES_TIMEOUT_SECONDS", default=10)
 TOLLGATE_ORDER_MAX_LINES = 100
 TOLLGATE_IDEMPOTENCY_KEY_TTL = timedelta(hours=48)
 # An in-flight idempotency record older than this belongs to a request that died; it may be taken over.

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from commissions.models import Payee
 from commissions.rules import split_line_amount
@@ -17,7 +18,8 @@ from commissions.selectors import commission_bps_for, commission_vat_bps
 from core.audit import record_audit
 from core.errors import DomainError, ErrorCode
 from core.models import ApiClient
-from invoicing.vat import VatCategory, line_vat_rate_bps
+from invoicing.vat import MissingVatRate, VatCategory, line_vat_rate_bps
+from invoicing.vat_ids import check_vat_id
 from ledger.money import MAX_AMOUNT_MINOR, is_enabled
 from payments.models import CaptureMethod, LineKind, Order, OrderLine, OrderStatus, Payment, PaymentLink, PaymentStatus
 from payments.state import PAYMENT_IN_FLIGHT, transition_order, transition_payment
@@ -97,6 +99,16 @@ def create_order(
         problems.add(
             "lines", ErrorCode.TOO_MANY_LINES, f"An order may have at most {settings.TOLLGATE_ORDER_MAX_LINES} lines."
         )
+    buyer_vat_id_valid = False
+    if buyer_vat_id:
+        vat_check = check_vat_id(buyer_vat_id)
+        if not vat_check.valid:
+            problems.add(
+                "buyer.vat_id",
+                ErrorCode.INVALID_VAT_ID,
+                "Not a valid EU VAT id: it needs the country prefix, the right format and check digits.",
+            )
+        buyer_vat_id_valid = vat_check.valid
     problems.raise_if_any()
 
     payees = Payee.objects.in_bulk({line.payee_id for line in lines})
@@ -162,11 +174,15 @@ def create_order(
                         unit_amount_minor=line.unit_amount_minor,
                         amount_minor=amount,
                         vat_category=line.vat_category,
-                        vat_rate_bps=line_vat_rate_bps(
+                        vat_rate_bps=_line_rate(
                             category=line.vat_category,
                             payee_country=payee.country,
                             line_kind=line.kind,
                             event_country=line.event_country,
+                            buyer_country=buyer_country,
+                            buyer_vat_id_valid=buyer_vat_id_valid,
+                            payee_uses_oss=payee.uses_oss,
+                            on=timezone.localdate(now),
                         ),
                         commission_bps=commission_bps,
                         commission_minor=split.commission_minor,
@@ -193,6 +209,19 @@ def create_order(
             ) from exc
         raise
     return order
+
+
+def _line_rate(**facts) -> int:
+    """The line's VAT rate; a country with no rate configured for the date is refused plainly (staff add the
+    rate in the admin), never a server error, and nothing is written."""
+    try:
+        return line_vat_rate_bps(**facts)
+    except MissingVatRate as exc:
+        raise DomainError(
+            f"{exc} Ask the platform's staff to add the rate (admin: VAT rates).",
+            code=ErrorCode.VAT_RATE_MISSING,
+            status=422,
+        ) from exc
 
 
 def _recurring_available() -> bool:

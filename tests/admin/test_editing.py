@@ -33,7 +33,7 @@ def test_staff_edit_a_payee_and_the_change_is_audited(staff_client, payee):
             "display_name": "Autozvuk",
             "country": "CZ",
             "email": payee.email,
-            "vat_id": "CZ12345678",
+            "vat_id": "CZ25596641",
             "commission_bps": "850",
             "status": "active",
             "dispute_loss_bearer": "platform",
@@ -42,7 +42,7 @@ def test_staff_edit_a_payee_and_the_change_is_audited(staff_client, payee):
     )
     assert response.status_code == 302
     payee.refresh_from_db()
-    assert (payee.display_name, payee.commission_bps, payee.vat_id) == ("Autozvuk", 850, "CZ12345678")
+    assert (payee.display_name, payee.commission_bps, payee.vat_id) == ("Autozvuk", 850, "CZ25596641")
     assert (payee.dispute_loss_bearer, payee.dispute_fee_bearer) == ("platform", "payee")
     audit = AuditEntry.objects.get(action="admin.payee.change")
     assert audit.actor_id == client.user.pk
