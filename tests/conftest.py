@@ -6,6 +6,7 @@ TOLLGATE_REQUIRE_SERVICES=1 (set by .ci/run), where a missing PostgreSQL is a fa
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import signal
@@ -35,6 +36,26 @@ def _require_services(request):
         if REQUIRE_SERVICES:
             pytest.fail(message)
         pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _vat_rates_after_flush(request):
+    """A transactional test (the PostgreSQL and worker ones) ends by flushing every table, the rows the data
+    migrations loaded included: put the seeded VAT rates back before such a test, so orders can be created."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or (
+        "transactional_db" in request.fixturenames
+    )
+    if not transactional:
+        return
+    request.getfixturevalue("transactional_db")
+    from invoicing.models import VatRate
+
+    seed = importlib.import_module("invoicing.migrations.0002_load_eu_rates")
+    for row in seed.seed_rows():
+        VatRate.objects.get_or_create(
+            country=row["country"], category=row["category"], valid_from=row["valid_from"], defaults=row
+        )
 
 
 @pytest.fixture(autouse=True)
