@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 
 from core.audit import record_audit
 from core.errors import DomainError, ErrorCode, NotFoundError
 from core.models import AuditEntry
+from core.staff_mail import email_staff
 from ledger.money import Money
 from payments.models import OrderStatus, Payment, PaymentStatus, ReviewReason
 from payments.providers.base import (
@@ -258,14 +258,6 @@ def _warn_before(provider_name: str) -> timedelta:
     return getattr(provider, "authorization_warn_before", None) or DEFAULT_WARN_BEFORE
 
 
-def staff_recipients() -> list[str]:
-    """`TOLLGATE_STAFF_EMAILS` if set, else the addresses in `ADMINS`."""
-    explicit = getattr(settings, "TOLLGATE_STAFF_EMAILS", None)
-    if explicit:
-        return list(explicit)
-    return [admin[1] if isinstance(admin, list | tuple) else str(admin) for admin in settings.ADMINS]
-
-
 def watch_authorizations(*, now: datetime, limit: int = 500) -> WatchResult:
     """Hourly. For every authorized payment: ask the provider (a notification may never have come, or a capture
     or void answer was lost); warn staff once when its hold is about to lapse; and once it has lapsed, record
@@ -333,14 +325,7 @@ def _warn(*, payment: Payment, now: datetime) -> bool:
         f"Payment: {settings.PUBLIC_BASE_URL}/admin/payments/payment/{payment.pk}/change/\n"
         "After it lapses the buyer's card is no longer held and the order cannot be charged.\n"
     )
-    recipients = staff_recipients()
-    if not recipients:
-        logger.warning("%s (no staff e-mail configured: set ADMINS or TOLLGATE_STAFF_EMAILS)", subject)
-        return True
-    try:
-        send_mail(subject=subject, message=body, from_email=settings.DEFAULT_FROM_EMAIL, recipient_list=recipients)
-    except Exception:  # the flag and the audit entry stand; the mail is best effort
-        logger.exception("could not e-mail staff about payment %s", payment.pk)
+    email_staff(subject=subject, body=body)  # best effort: the flag and the audit entry stand
     return True
 
 

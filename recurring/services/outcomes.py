@@ -8,10 +8,10 @@ import logging
 from datetime import datetime
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 
 from core.audit import record_audit
+from core.staff_mail import email_staff
 from ledger.money import CurrencyError, format_money
 from payments.models import Order, OrderStatus, Payment, PaymentStatus
 from payments.services.orders import cancel_order
@@ -178,32 +178,12 @@ def payment_error(payment: Payment) -> str:
     return (payment.failure_message or payment.failure_code or f"The payment ended {payment.status}.")[:300]
 
 
-def staff_recipients() -> list[str]:
-    """`TOLLGATE_STAFF_EMAILS` if set, else the addresses in `ADMINS`."""
-    explicit = getattr(settings, "TOLLGATE_STAFF_EMAILS", None)
-    if explicit:
-        return list(explicit)
-    return [admin[1] if isinstance(admin, list | tuple) else str(admin) for admin in settings.ADMINS]
-
-
 def notify_staff_on_commit(charge: RecurringCharge, *, subject: str, body: str) -> None:
     link = f"{settings.PUBLIC_BASE_URL}/admin/recurring/recurringcharge/{charge.pk}/change/"
 
     def send() -> None:
-        recipients = staff_recipients()
         logger.error("%s", subject)
-        if not recipients:
-            logger.warning("no staff e-mail configured (set ADMINS or TOLLGATE_STAFF_EMAILS): %s", subject)
-            return
-        try:
-            send_mail(
-                subject=subject,
-                message=f"{body}\nCharge: {link}\n",
-                from_email=settings.DEFAULT_FROM_EMAIL,
-                recipient_list=recipients,
-            )
-        except Exception:  # the audit entry and the charge's state stand; the mail is best effort
-            logger.exception("could not e-mail staff about recurring charge %s", charge.pk)
+        email_staff(subject=subject, body=f"{body}\nCharge: {link}\n")  # best effort: the charge's state stands
 
     transaction.on_commit(send, robust=True)
 
