@@ -29,6 +29,7 @@ from ledger.selectors import check_ledger
 from ledger.services import credit, debit, post_transaction
 from tests.factories import PayeeFactory
 from tests.ledger.helpers import entry_sums, totals
+from tests.reporting import report
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -40,15 +41,6 @@ INITIAL = 10_000
 TOTAL = INITIAL * len(BANK)
 WRITERS = 16
 READERS = 2
-
-
-def report(request, line: str) -> None:
-    """Figures for the run log, shown even under -q and output capture."""
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    capture = request.config.pluginmanager.get_plugin("capturemanager")
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(line)
 
 
 @dataclass

@@ -49,6 +49,7 @@ from tests.payments.stripe.conftest import (
     fake_stripe,  # noqa: F401 - the fixture, used here too
 )
 from tests.payments.stripe.fake import API, deliver
+from tests.reporting import report
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -241,7 +242,7 @@ def test_20_parallel_tenth_refunds_from_admin_and_api_refund_exactly_the_capture
     assert check_refunds(order) == []
 
 
-def test_the_checker_catches_the_over_refund_when_the_row_locks_are_patched_out(staff, queued, monkeypatch):
+def test_the_checker_catches_the_over_refund_when_the_row_locks_are_patched_out(request, staff, queued, monkeypatch):
     order = _sandbox_paid_order()
     payment = Payment.objects.get(order=order)
     _without_the_guard(monkeypatch)
@@ -287,7 +288,7 @@ def test_the_checker_catches_the_over_refund_when_the_row_locks_are_patched_out(
     assert payment.needs_review is True
     assert payment.refunded_minor == TOTAL  # executed one at a time: no lost update, no constraint fired
     assert check_refunds(order) == []
-    _report(f"row 21 guard patched out: {dict(outcomes)}")
+    report(request, f"row 21 guard patched out: {dict(outcomes)}")
 
 
 # --- Stripe: admin and API requests racing dashboard refunds delivered by webhook --------------------------------
@@ -318,6 +319,7 @@ def _dashboard_refund(fake, pi: str):
 
 
 def test_20_parallel_refunds_from_admin_api_and_stripe_webhooks_never_over_refund(
+    request,
     fake_stripe,  # noqa: F811
     staff,
 ):
@@ -389,11 +391,12 @@ def test_20_parallel_refunds_from_admin_api_and_stripe_webhooks_never_over_refun
     assert not WebhookEvent.objects.filter(status__in=stripe.UNSETTLED).exists()
     assert check_refunds(order) == []
     stripe.assert_conserved(fake)
-    _report(
+    report(
+        request,
         f"row 21 (Stripe mix): {kinds['requested']} requested, {len(refused_here)} refused here "
         f"{dict(Counter(refused_here))}, {len(made_at_stripe)} dashboard refunds, "
         f"{kinds['refused_at_stripe']} refused by the dashboard, {failed.count()} of ours refused by Stripe, "
-        f"{retried} webhook events refused at first (retried)"
+        f"{retried} webhook events refused at first (retried)",
     )
 
 
@@ -408,7 +411,3 @@ class _no_capture:  # noqa: N801 - stands in for django_capture_on_commit_callba
 
     def __exit__(self, *exc):
         return False
-
-
-def _report(line: str) -> None:
-    print(line)  # noqa: T201 - shown with -s; the figures of the run
