@@ -108,10 +108,14 @@ def start_stripe_onboarding(
     *, payee: Payee, return_url: str, refresh_url: str, now: datetime, actor=None, actor_label: str = ""
 ) -> str:
     """Create the payee's Express account (once: the idempotency key is the payee's id) and a fresh Account
-    Link to Stripe's onboarding. Returns the link's URL."""
+    Link to Stripe's onboarding. Returns the link's URL. Raises ProviderConfigurationError, before anything
+    is sent, unless Stripe has a secret key and a webhook secret (the account's status comes by webhook)."""
+    from payments.providers.base import ProviderConfigurationError
     from payments.providers.registry import get_provider
 
     provider = get_provider("stripe")
+    if not provider.is_configured():
+        raise ProviderConfigurationError("Stripe is not configured", code="stripe_not_configured")
     if not payee.stripe_account_id:
         account_id = provider.create_connected_account(payee=payee)
         Payee.objects.filter(pk=payee.pk, stripe_account_id__isnull=True).update(stripe_account_id=account_id)
