@@ -158,8 +158,6 @@ class SandboxProvider:
                 state = self._state(obj)
             except (KeyError, TypeError, ValueError):
                 raise WebhookRejected("payment object is malformed", code="malformed_payload") from None
-            metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-            payment_id = metadata.get("payment_id")
             return ProviderEvent(
                 event_id=event_id,
                 event_type=event_type,
@@ -167,15 +165,13 @@ class SandboxProvider:
                 payload=payload,
                 occurred_at=occurred_at,
                 payment_state=state,
-                our_payment_id=payment_id if isinstance(payment_id, int) else None,
+                our_payment_id=_our_payment_id(obj),
             )
         if event_type.startswith("dispute."):
             try:
                 dispute = self._dispute_state(obj)
             except (KeyError, TypeError, ValueError):
                 raise WebhookRejected("dispute object is malformed", code="malformed_payload") from None
-            metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-            payment_id = metadata.get("payment_id")
             return ProviderEvent(
                 event_id=event_id,
                 event_type=event_type,
@@ -184,7 +180,7 @@ class SandboxProvider:
                 occurred_at=occurred_at,
                 dispute_state=dispute,
                 payment_ref=dispute.payment_ref,
-                our_payment_id=payment_id if isinstance(payment_id, int) else None,
+                our_payment_id=_our_payment_id(obj),
             )
         return ProviderEvent(
             event_id=event_id, event_type=event_type, kind="ignored", payload=payload, occurred_at=occurred_at
@@ -230,3 +226,10 @@ class SandboxProvider:
             failure_message=str(data.get("decline_message") or ""),
             raw_status=str(data["status"]),
         )
+
+
+def _our_payment_id(obj: dict) -> int | None:
+    """Our payment's id from the object's metadata, if it carries one."""
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    payment_id = metadata.get("payment_id")
+    return payment_id if isinstance(payment_id, int) else None
