@@ -14,7 +14,9 @@ PORT ?= 8000
 PROD_CHECK_ENV := DJANGO_SETTINGS_MODULE=config.settings.production \
 	DJANGO_SECRET_KEY=ci-dummy-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS \
 	DJANGO_ALLOWED_HOSTS=pay.example.com REDIS_URL=redis://127.0.0.1:6379/0 \
-	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \
+	TOLLGATE_PLATFORM_LEGAL_NAME="Example Platform s.r.o." TOLLGATE_PLATFORM_ADDRESS="Street 1" \
+	TOLLGATE_PLATFORM_VAT_ID=CZ25596641
 
 .PHONY: help
 help: ## list the targets

@@ -67,6 +67,7 @@ class PayeeForm(forms.ModelForm):
             "display_name",
             "country",
             "email",
+            "address",
             "status",
             "vat_id",
             "uses_oss",
@@ -109,7 +110,7 @@ class PayeeAdmin(AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
     autocomplete_fields = ["portal_user"]
     actions = ["start_onboarding"]
     fieldsets = [
-        (None, {"fields": ["kind", "legal_name", "display_name", "country", "email", "status"]}),
+        (None, {"fields": ["kind", "legal_name", "display_name", "country", "email", "address", "status"]}),
         ("VAT", {"fields": ["vat_id", "uses_oss"]}),
         ("Commission", {"fields": ["commission_bps"]}),
         ("Disputes", {"fields": ["dispute_loss_bearer", "dispute_fee_bearer"]}),

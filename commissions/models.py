@@ -27,6 +27,7 @@ class Payee(models.Model):
     display_name = models.CharField(max_length=200, blank=True, help_text="Shown to buyers; legal name if empty")
     country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2")
     email = models.EmailField()
+    address = models.TextField(blank=True, help_text="Registered address, printed on invoices issued in its name")
     vat_id = models.CharField("VAT id", max_length=20, blank=True)
     uses_oss = models.BooleanField(
         "uses OSS",

@@ -20,6 +20,7 @@ def create_payee(
     now: datetime,
     display_name: str = "",
     vat_id: str = "",
+    address: str = "",
     uses_oss: bool = False,
     commission_bps: int | None = None,
     actor=None,
@@ -33,6 +34,7 @@ def create_payee(
             country=country,
             email=email,
             vat_id=vat_id,
+            address=address,
             uses_oss=uses_oss,
             commission_bps=commission_bps,
         )

@@ -17,6 +17,7 @@ app.conf.task_routes = {
     "payments.tasks.process_webhook_event": {"queue": "webhooks"},
     "payments.tasks.resend_stuck_webhook_events": {"queue": "webhooks"},
     "payments.tasks.retry_failed_webhook_events": {"queue": "webhooks"},
+    "invoicing.tasks.*": {"queue": "documents"},
     "*": {"queue": "default"},
 }
 app.conf.beat_schedule = {
@@ -40,6 +41,11 @@ app.conf.beat_schedule = {
     },
     "purge-idempotency-records": {"task": "core.tasks.purge_idempotency_records", "schedule": timedelta(hours=1)},
     "nightly-ledger-check": {"task": "ledger.tasks.nightly_ledger_check", "schedule": crontab(hour=2, minute=15)},
+    "issue-missing-documents": {"task": "invoicing.tasks.issue_missing_documents", "schedule": timedelta(minutes=10)},
+    "monthly-commission-invoices": {
+        "task": "invoicing.tasks.issue_monthly_commission_invoices",
+        "schedule": crontab(day_of_month=1, hour=3, minute=30),
+    },
     "retry-failed-recurring-charges": {
         "task": "recurring.tasks.retry_failed_recurring_charges",
         "schedule": timedelta(hours=1),

@@ -28,6 +28,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("webhooks/", include("payments.webhooks.urls")),
     path("portal/", include("commissions.portal.urls")),
+    path("documents/", include("invoicing.urls")),
     path("", include("payments.checkout.urls")),
 ]
 if settings.SANDBOX_ENABLED:

@@ -167,6 +167,32 @@ def vat_treatment(
     return taxed(VatScheme.DOMESTIC, supplier)
 
 
+LEGENDS: dict[str, str] = {
+    VatScheme.REVERSE_CHARGE: LEGEND_REVERSE_CHARGE,
+    VatScheme.OSS: LEGEND_OSS,
+    VatScheme.OUT_OF_SCOPE: LEGEND_OUT_OF_SCOPE,
+    VatScheme.EXEMPT: LEGEND_EXEMPT,
+}
+
+
+def commission_vat_treatment(
+    *, platform_country: str, platform_rate_bps: int, payee_country: str, payee_vat_id_valid: bool
+) -> VatTreatment:
+    """How the platform taxes its commission (a service to the payee; general B2B rule, Art. 44):
+    a payee in the platform's country, or an EU payee without a valid VAT id -> the platform's rate;
+    an EU payee in another member state with a valid VAT id -> reverse charge; a payee outside the EU ->
+    outside the scope of EU VAT."""
+    platform = (platform_country or "").upper()
+    payee = (payee_country or "").upper()
+    if not payee or payee == platform:
+        return VatTreatment(VatScheme.DOMESTIC, platform, platform_rate_bps)
+    if not is_eu(payee):
+        return VatTreatment(VatScheme.OUT_OF_SCOPE, payee, 0, LEGEND_OUT_OF_SCOPE)
+    if payee_vat_id_valid:
+        return VatTreatment(VatScheme.REVERSE_CHARGE, payee, 0, LEGEND_REVERSE_CHARGE)
+    return VatTreatment(VatScheme.DOMESTIC, platform, platform_rate_bps)
+
+
 def line_vat_treatment(
     *,
     category: str,

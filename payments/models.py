@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from invoicing.vat import VatCategory
+from invoicing.vat import VatCategory, VatScheme
 from ledger.money import CURRENCY_EXPONENTS
 
 KNOWN_CURRENCIES = sorted(CURRENCY_EXPONENTS)
@@ -50,6 +50,11 @@ class Order(models.Model):
     buyer_email = models.EmailField()
     buyer_country = models.CharField(max_length=2, blank=True)
     buyer_vat_id = models.CharField(max_length=20, blank=True)
+    buyer_vat_id_valid = models.BooleanField(
+        default=False, help_text="Format and check digits (and VIES where configured) passed at creation"
+    )
+    buyer_name = models.CharField(max_length=200, blank=True, help_text="Printed on the invoice")
+    buyer_address = models.TextField(blank=True, help_text="Printed on the invoice")
     locale = models.CharField(max_length=10, default="en")
     currency = models.CharField(max_length=3)
     total_minor = models.BigIntegerField(help_text="Sum of the lines' gross amounts")
@@ -116,7 +121,13 @@ class OrderLine(models.Model):
     amount_minor = models.BigIntegerField(help_text="quantity × unit price")
     vat_category = models.CharField(max_length=20, choices=VatCategory.choices, default=VatCategory.STANDARD)
     vat_rate_bps = models.PositiveIntegerField()
+    vat_scheme = models.CharField(max_length=20, choices=VatScheme.choices, default=VatScheme.DOMESTIC)
+    vat_country = models.CharField(max_length=2, blank=True, help_text="Country of taxation")
     commission_bps = models.PositiveIntegerField()
+    commission_vat_bps = models.PositiveIntegerField(default=0, help_text="VAT rate on the commission")
+    commission_vat_scheme = models.CharField(
+        max_length=20, choices=VatScheme.choices, default=VatScheme.DOMESTIC, help_text="VAT scheme of the commission"
+    )
     commission_minor = models.BigIntegerField(help_text="Platform commission, net of VAT")
     commission_vat_minor = models.BigIntegerField(help_text="VAT on the commission")
     payee_share_minor = models.BigIntegerField(help_text="What the payee is owed for this line")

@@ -159,6 +159,17 @@ def evidence_context(*, dispute: Dispute) -> dict:
             }
             for refund in refunds
         ],
+        "documents": [
+            {
+                "number": document.number,
+                "kind": document.title,
+                "issued": _when(document.issued_at),
+                "issuer": document.issuer_name,
+                "amount": _money(document.sign * document.gross_minor, document.currency),
+                "sha256": document.pdf.sha256 if hasattr(document, "pdf") else "",
+            }
+            for document in order.invoices.order_by("issued_at", "pk")
+        ],
         "events": events,
         "delivery_rows": _delivery_rows(order),
         "communication": _communication(dispute, refunds),

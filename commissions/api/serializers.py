@@ -12,6 +12,9 @@ class PayeeInputSerializer(serializers.Serializer):
     display_name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     country = CountryField()
     email = serializers.EmailField()
+    address = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, default="", help_text="Printed on invoices in its name"
+    )
     vat_id = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     uses_oss = serializers.BooleanField(required=False, default=False, help_text="Registered for the One-Stop Shop")
     commission_bps = StrictIntegerField(min_value=0, max_value=10000, required=False, allow_null=True, default=None)
@@ -40,6 +43,7 @@ class PayeeOutputSerializer(serializers.ModelSerializer):
             "display_name",
             "country",
             "email",
+            "address",
             "vat_id",
             "uses_oss",
             "commission_bps",

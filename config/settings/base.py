@@ -259,12 +259,22 @@ TOLLGATE_ENABLED_CURRENCIES = env.list(
 )
 TOLLGATE_PLATFORM_NAME = env("TOLLGATE_PLATFORM_NAME", default="Tollgate Marketplace")
 TOLLGATE_PLATFORM_COUNTRY = env("TOLLGATE_PLATFORM_COUNTRY", default="CZ")
+# The platform as an issuer: printed on commission invoices and in the "issued on behalf of" note.
+TOLLGATE_PLATFORM_LEGAL_NAME = env("TOLLGATE_PLATFORM_LEGAL_NAME", default="Tollgate Marketplace s.r.o.")
+TOLLGATE_PLATFORM_ADDRESS = env.str(  # lines separated by "\n" in the variable
+    "TOLLGATE_PLATFORM_ADDRESS", default="Na Poříčí 1047/26\n110 00 Praha 1\nCzech Republic", multiline=True
+)
+TOLLGATE_PLATFORM_VAT_ID = env("TOLLGATE_PLATFORM_VAT_ID", default="CZ25596641")
 # Commission: default in basis points; a payee may override it. VAT the platform charges on it.
 TOLLGATE_DEFAULT_COMMISSION_BPS = env.int("TOLLGATE_DEFAULT_COMMISSION_BPS", default=1000)
 TOLLGATE_COMMISSION_VAT_BPS = env.int("TOLLGATE_COMMISSION_VAT_BPS", default=2100)
 TOLLGATE_ORDER_TTL = timedelta(minutes=env.int("TOLLGATE_ORDER_TTL_MINUTES", default=60))
 # VAT ids: format and check digits always (python-stdnum, offline); a VIES lookup only when enabled (it needs
 # a SOAP client such as zeep, not installed by default; without one the id stays "not confirmed with VIES").
+# Render each issued document's PDF and e-mail it as soon as it is issued (the documents queue).
+TOLLGATE_RENDER_DOCUMENTS = env.bool("TOLLGATE_RENDER_DOCUMENTS", default=True)
+# How long a document's signed download link (e-mail, return page) works, in seconds (default 1 year).
+TOLLGATE_DOCUMENT_LINK_MAX_AGE = env.int("TOLLGATE_DOCUMENT_LINK_MAX_AGE", default=365 * 24 * 3600)
 TOLLGATE_VIES_ENABLED = env.bool("TOLLGATE_VIES_ENABLED", default=False)
 TOLLGATE_VIES_TIMEOUT_SECONDS = env.int("TOLLGATE_VIES_TIMEOUT_SECONDS", default=10)
 TOLLGATE_ORDER_MAX_LINES = 100

@@ -21,3 +21,7 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"api_client": "10
 # Static files straight from the app and project folders (no collectstatic outside production).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Every paid order and refund in the suite issues its invoice and credit notes (numbered, with VAT groups),
+# but rendering ~100 ms of PDF for each would triple the suite: the invoicing tests turn it back on (fixture
+# `documents_rendered`); elsewhere a PDF is rendered on first download.
+TOLLGATE_RENDER_DOCUMENTS = env.bool("TOLLGATE_RENDER_DOCUMENTS", default=False)

@@ -1,4 +1,5 @@
 from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api.fields import CountryField, StrictIntegerField
@@ -10,6 +11,12 @@ class BuyerSerializer(serializers.Serializer):
     email = serializers.EmailField(max_length=254)
     country = CountryField(required=False, allow_blank=True, default="")
     vat_id = serializers.CharField(required=False, allow_blank=True, default="", max_length=20)
+    name = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=200, help_text="Printed on the invoice"
+    )
+    address = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=500, help_text="Printed on the invoice"
+    )
 
 
 class OrderLineInputSerializer(serializers.Serializer):
@@ -122,6 +129,23 @@ class PaymentOutputSerializer(serializers.ModelSerializer):
         ]
 
 
+class OrderDocumentSerializer(serializers.Serializer):
+    number = serializers.CharField()
+    kind = serializers.ChoiceField(choices=[("invoice", "Invoice"), ("credit_note", "Credit note")])
+    payee = serializers.IntegerField(source="payee_id", help_text="The seller in whose name it is issued")
+    currency = serializers.CharField()
+    net = serializers.IntegerField(source="net_minor")
+    vat = serializers.IntegerField(source="vat_minor")
+    total = serializers.IntegerField(source="gross_minor", help_text="Gross; a credit note's is what it takes back")
+    issued_at = serializers.DateTimeField()
+    download_url = serializers.SerializerMethodField(help_text="Signed link to the PDF (works without a login)")
+
+    def get_download_url(self, obj) -> str:
+        from invoicing.services.delivery import download_url
+
+        return download_url(obj)
+
+
 class OrderOutputSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="token")
     object = serializers.SerializerMethodField()
@@ -134,6 +158,9 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     payments = PaymentOutputSerializer(many=True)
     recurrence = serializers.SerializerMethodField(
         help_text="The recurring payment this order set up (once paid) or is a charge of; null otherwise"
+    )
+    documents = serializers.SerializerMethodField(
+        help_text="Invoices (one per seller, once paid) and credit notes (per refund) issued to the buyer"
     )
 
     class Meta:
@@ -157,6 +184,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "checkout_url",
             "lines",
             "payments",
+            "documents",
             "created_at",
             "expires_at",
             "paid_at",
@@ -166,8 +194,19 @@ class OrderOutputSerializer(serializers.ModelSerializer):
     def get_object(self, obj) -> str:
         return "order"
 
+    @extend_schema_field(OrderDocumentSerializer(many=True))
+    def get_documents(self, obj) -> list[dict]:
+        documents = obj.invoices.filter(kind__in=["invoice", "credit_note"]).order_by("issued_at", "pk")
+        return OrderDocumentSerializer(documents, many=True).data
+
     def get_buyer(self, obj) -> dict[str, str]:
-        return {"email": obj.buyer_email, "country": obj.buyer_country, "vat_id": obj.buyer_vat_id}
+        return {
+            "email": obj.buyer_email,
+            "country": obj.buyer_country,
+            "vat_id": obj.buyer_vat_id,
+            "name": obj.buyer_name,
+            "address": obj.buyer_address,
+        }
 
     def get_checkout_url(self, obj) -> str:
         from payments.selectors import checkout_url

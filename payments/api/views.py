@@ -85,6 +85,8 @@ class OrderCreateApi(APIView):
             description=data["description"],
             buyer_country=data["buyer"]["country"],
             buyer_vat_id=data["buyer"]["vat_id"],
+            buyer_name=data["buyer"]["name"],
+            buyer_address=data["buyer"]["address"],
             locale=data["locale"],
             return_url=data["return_url"],
             metadata=data["metadata"],

@@ -175,8 +175,24 @@ def return_page(request: HttpRequest, token) -> HttpResponse:
             "failure": failure,
             "lines": list(order.lines.all()),
             "refund_offer": self_service_offer(order, now=now) if state == "paid" else [],
+            "documents": _buyer_documents(order),
         },
     )
+
+
+def _buyer_documents(order) -> list[dict]:
+    """The order's issued invoices and credit notes with their signed download links (relative: the page
+    is served from the same host). The order token in the URL is what lets the buyer see this page."""
+    from invoicing.models import DocumentKind, Invoice
+    from invoicing.services.delivery import download_token
+
+    documents = Invoice.objects.filter(order=order, kind__in=[DocumentKind.INVOICE, DocumentKind.CREDIT_NOTE]).order_by(
+        "issued_at", "pk"
+    )
+    return [
+        {"document": document, "url": reverse("invoicing:download", args=[download_token(document)])}
+        for document in documents
+    ]
 
 
 @require_http_methods(["POST"])

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -73,15 +73,32 @@ def load_demo_data(
         return _summary(DemoResult(already_loaded=True))
     loader = Loader(now=(now or timezone.now()).replace(second=0, microsecond=0), seed=seed, say=say)
     # The buyers are made up: the payment confirmations queued for them (sent when the transaction
-    # commits) go nowhere instead of filling the console.
-    with override_settings(EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend"), transaction.atomic():
+    # commits) go nowhere instead of filling the console. Invoices and credit notes are issued on commit;
+    # their PDFs are rendered when first downloaded (keeps loading quick).
+    with (
+        override_settings(
+            EMAIL_BACKEND="django.core.mail.backends.dummy.EmailBackend", TOLLGATE_RENDER_DOCUMENTS=False
+        ),
+        transaction.atomic(),
+    ):
         result = loader.run()
         say("Checking the ledger")
         report = check_ledger()
         if not report.ok:
             raise DemoDataError(f"the ledger check failed: {report}")
         result.ledger = report
+    say("Commission invoices for the past months")
+    _issue_commission_invoices(since=loader.now - timedelta(days=75), now=loader.now)
     return _summary(result)
+
+
+def _issue_commission_invoices(*, since: datetime, now: datetime) -> None:
+    from invoicing.services.commission import issue_monthly_commission_invoices
+
+    year, month = since.year, since.month
+    while (year, month) < (now.year, now.month):
+        issue_monthly_commission_invoices(year=year, month=month, now=now)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
 
 
 def _summary(result: DemoResult) -> DemoResult:

@@ -35,15 +35,17 @@ class PayeeSpec:
     email: str
     vat_id: str = ""
     commission_bps: int | None = None
+    address: str = ""
 
 
 PAYEES = [
     PayeeSpec("autozvuk", "autozvuk", Payee.Kind.SELLER, "Autozvuk Praha s.r.o.", "CZ",
-              "obchod@autozvuk.example.com", vat_id="CZ17452333"),
+              "obchod@autozvuk.example.com", vat_id="CZ17452333",
+              address="Vinohradská 1511/230\n100 00 Praha 10"),
     PayeeSpec("basslab", "basslab", Payee.Kind.SELLER, "Bass Lab GmbH", "DE", "shop@basslab.example.com",
-              vat_id="DE281234569", commission_bps=800),
+              vat_id="DE281234569", commission_bps=800, address="Oranienstraße 183\n10999 Berlin"),
     PayeeSpec("jazz", "jazznights", Payee.Kind.ORGANIZER, "Prague Jazz Nights z.s.", "CZ",
-              "vstupenky@jazznights.example.com"),
+              "vstupenky@jazznights.example.com", address="Karlova 183/9\n110 00 Praha 1"),
 ]  # fmt: skip
 
 

@@ -108,6 +108,7 @@ class Loader:
             country=spec.country,
             email=spec.email,
             vat_id=spec.vat_id,
+            address=spec.address,
             commission_bps=spec.commission_bps,
             now=at,
             actor=self._staff(),
@@ -237,6 +238,7 @@ class Loader:
             "currency": currency,
             "lines": lines,
             "buyer_email": f"{name}@example.com",
+            "buyer_name": name.replace(".", " ").title(),
             "buyer_country": country,
             "now": at,
         }

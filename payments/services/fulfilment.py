@@ -242,6 +242,7 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
         Payment.objects.filter(pk=payment.pk).update(settles_order=True)
         transition_order(order=order, to=OrderStatus.PAID, now=now, paid_at=now)
         _queue_confirmation(order.pk)
+        _queue_invoices(order.pk)
         if credit_part:
             # The credit row, then both postings' balance-checked accounts in one go by id (lock order), then
             # the spend posting; the capture below debits the credit part to the store credit clearing.
@@ -341,6 +342,12 @@ def _queue_confirmation(order_id: int) -> None:
     from payments.tasks import send_payment_confirmation
 
     transaction.on_commit(lambda: send_payment_confirmation.delay(order_id=order_id))
+
+
+def _queue_invoices(order_id: int) -> None:
+    from invoicing.tasks import issue_order_documents
+
+    transaction.on_commit(lambda: issue_order_documents.delay(order_id=order_id), robust=True)
 
 
 def _hold_overpayment(*, order: Order, payment: Payment, captured: Money, reason: str, now: datetime) -> None:

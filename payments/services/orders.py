@@ -14,11 +14,11 @@ from django.utils import timezone
 
 from commissions.models import Payee
 from commissions.rules import split_line_amount
-from commissions.selectors import commission_bps_for, commission_vat_bps
+from commissions.selectors import commission_bps_for, commission_vat_treatment_for
 from core.audit import record_audit
 from core.errors import DomainError, ErrorCode
 from core.models import ApiClient
-from invoicing.vat import MissingVatRate, VatCategory, line_vat_rate_bps
+from invoicing.vat import MissingVatRate, VatCategory, VatTreatment, line_vat_treatment
 from invoicing.vat_ids import check_vat_id
 from ledger.money import MAX_AMOUNT_MINOR, is_enabled
 from payments.models import CaptureMethod, LineKind, Order, OrderLine, OrderStatus, Payment, PaymentLink, PaymentStatus
@@ -68,6 +68,8 @@ def create_order(
     description: str = "",
     buyer_country: str = "",
     buyer_vat_id: str = "",
+    buyer_name: str = "",
+    buyer_address: str = "",
     locale: str = "en",
     return_url: str = "",
     metadata: dict[str, Any] | None = None,
@@ -134,7 +136,21 @@ def create_order(
         problems.add("lines", ErrorCode.AMOUNT_TOO_LARGE, "The order total is too large.")
     problems.raise_if_any()
 
-    vat_bps = commission_vat_bps()
+    on = timezone.localdate(now)
+    commission_vat = {payee.pk: commission_vat_treatment_for(payee) for payee in payees.values()}
+    treatments = [
+        _line_treatment(
+            category=line.vat_category,
+            payee_country=payees[line.payee_id].country,
+            line_kind=line.kind,
+            event_country=line.event_country,
+            buyer_country=buyer_country,
+            buyer_vat_id_valid=buyer_vat_id_valid,
+            payee_uses_oss=payees[line.payee_id].uses_oss,
+            on=on,
+        )
+        for line in lines
+    ]
     try:
         with transaction.atomic():
             order = Order.objects.create(
@@ -145,6 +161,9 @@ def create_order(
                 buyer_email=buyer_email,
                 buyer_country=buyer_country,
                 buyer_vat_id=buyer_vat_id,
+                buyer_vat_id_valid=buyer_vat_id_valid,
+                buyer_name=buyer_name,
+                buyer_address=buyer_address,
                 locale=locale,
                 currency=currency,
                 total_minor=total,
@@ -156,12 +175,13 @@ def create_order(
                 expires_at=expires_at or now + settings.TOLLGATE_ORDER_TTL,
             )
             rows = []
-            for position, line in enumerate(lines, start=1):
+            for position, (line, treatment) in enumerate(zip(lines, treatments, strict=True), start=1):
                 payee = payees[line.payee_id]
                 amount = line.unit_amount_minor * line.quantity
                 commission_bps = commission_bps_for(payee)
+                on_commission = commission_vat[payee.pk]
                 split = split_line_amount(
-                    amount_minor=amount, commission_bps=commission_bps, commission_vat_bps=vat_bps
+                    amount_minor=amount, commission_bps=commission_bps, commission_vat_bps=on_commission.rate_bps
                 )
                 rows.append(
                     OrderLine(
@@ -174,17 +194,12 @@ def create_order(
                         unit_amount_minor=line.unit_amount_minor,
                         amount_minor=amount,
                         vat_category=line.vat_category,
-                        vat_rate_bps=_line_rate(
-                            category=line.vat_category,
-                            payee_country=payee.country,
-                            line_kind=line.kind,
-                            event_country=line.event_country,
-                            buyer_country=buyer_country,
-                            buyer_vat_id_valid=buyer_vat_id_valid,
-                            payee_uses_oss=payee.uses_oss,
-                            on=timezone.localdate(now),
-                        ),
+                        vat_rate_bps=treatment.rate_bps,
+                        vat_scheme=treatment.scheme,
+                        vat_country=treatment.country_of_taxation,
                         commission_bps=commission_bps,
+                        commission_vat_bps=on_commission.rate_bps,
+                        commission_vat_scheme=on_commission.scheme,
                         commission_minor=split.commission_minor,
                         commission_vat_minor=split.commission_vat_minor,
                         payee_share_minor=split.payee_share_minor,
@@ -211,11 +226,11 @@ def create_order(
     return order
 
 
-def _line_rate(**facts) -> int:
-    """The line's VAT rate; a country with no rate configured for the date is refused plainly (staff add the
-    rate in the admin), never a server error, and nothing is written."""
+def _line_treatment(**facts) -> VatTreatment:
+    """The line's VAT treatment; a country with no rate configured for the date is refused plainly (staff
+    add the rate in the admin), never a server error, and nothing is written."""
     try:
-        return line_vat_rate_bps(**facts)
+        return line_vat_treatment(**facts)
     except MissingVatRate as exc:
         raise DomainError(
             f"{exc} Ask the platform's staff to add the rate (admin: VAT rates).",

@@ -302,6 +302,12 @@ def refund_postings(refund: Refund) -> list[Posting]:
     return postings
 
 
+def _queue_credit_notes(refund_id: int) -> None:
+    from invoicing.tasks import issue_refund_documents
+
+    transaction.on_commit(lambda: issue_refund_documents.delay(refund_id=refund_id), robust=True)
+
+
 def complete_refund(*, refund_id: int, provider_ref: str, now: datetime) -> Refund:
     refund = Refund.objects.select_related("payment").get(pk=refund_id)
     with transaction.atomic():
@@ -331,6 +337,8 @@ def complete_refund(*, refund_id: int, provider_ref: str, now: datetime) -> Refu
             refunded = order.refunded_minor + refund.amount_minor + refund.fee_minor + refund.commission_kept_minor
             target = OrderStatus.REFUNDED if refunded >= order.total_minor else OrderStatus.PARTIALLY_REFUNDED
             transition_order(order=order, to=target, now=now, refunded_minor=refunded)
+        if not refund.is_overpayment:
+            _queue_credit_notes(refund.pk)
         record_audit(
             action="refund.succeeded",
             actor_label=f"{payment.provider}",

@@ -11,6 +11,7 @@ from invoicing.vat import (
     VatCategory,
     VatScheme,
     VatTreatment,
+    commission_vat_treatment,
     vat_treatment,
 )
 
@@ -139,3 +140,28 @@ def test_lower_case_countries_are_accepted():
 def test_a_member_state_without_any_rate_raises():
     with pytest.raises(MissingVatRate):
         treat(rates=lambda country, category: None)
+
+
+# The platform's commission (a service to the payee, general B2B rule): one test per case.
+
+
+def commission(payee_country: str, vat_id_valid: bool = False) -> VatTreatment:
+    return commission_vat_treatment(
+        platform_country="CZ", platform_rate_bps=2100, payee_country=payee_country, payee_vat_id_valid=vat_id_valid
+    )
+
+
+def test_commission_to_a_payee_in_the_platform_country_carries_the_platform_rate():
+    assert commission("CZ", vat_id_valid=True) == VatTreatment(VatScheme.DOMESTIC, "CZ", 2100)
+
+
+def test_commission_to_an_eu_payee_with_a_valid_vat_id_is_reverse_charged():
+    assert commission("DE", vat_id_valid=True) == VatTreatment(VatScheme.REVERSE_CHARGE, "DE", 0, LEGEND_REVERSE_CHARGE)
+
+
+def test_commission_to_an_eu_payee_without_a_vat_id_carries_the_platform_rate():
+    assert commission("SK") == VatTreatment(VatScheme.DOMESTIC, "CZ", 2100)
+
+
+def test_commission_to_a_payee_outside_the_eu_is_out_of_scope():
+    assert commission("US") == VatTreatment(VatScheme.OUT_OF_SCOPE, "US", 0, LEGEND_OUT_OF_SCOPE)

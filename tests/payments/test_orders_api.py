@@ -73,7 +73,13 @@ def test_create_order_returns_201_with_checkout_url_and_exact_line_split(api, ap
     assert body["metadata"] == {"cart": "c-77"}
     assert body["checkout_url"] == f"http://testserver/checkout/{order.token}/"
     assert body["total"] == 2 * 12900 + 999 == order.total_minor
-    assert body["buyer"] == {"email": "buyer@example.com", "country": "CZ", "vat_id": ""}
+    assert body["buyer"] == {
+        "email": "buyer@example.com",
+        "country": "CZ",
+        "vat_id": "",
+        "name": "",
+        "address": "",
+    }
     assert order.api_client == api_client_obj
     # 10 % of 258.00 = 25.80, VAT 21 % = 5.42; 8.5 % of 9.99 = 0.85 (half-up), VAT 0.18 (half-up).
     splits = [(x["amount"], x["commission"], x["commission_vat"], x["payee_share"]) for x in body["lines"]]

@@ -73,6 +73,10 @@ def test_the_pack_holds_the_dispute_order_lines_amounts_due_date_and_page_number
     ]:
         assert expected in text, expected
     assert "private-cart-id" not in text  # only delivery / check-in metadata goes in
+    # The invoice issued when the order was paid is named, with its number and amount.
+    invoice = dispute.order.invoices.get()
+    assert invoice.number in text
+    assert "Invoices and credit notes issued to the buyer" in text
 
 
 def staff(*perms: str) -> Client:

@@ -70,17 +70,10 @@ def test_hosted_pages_send_a_strict_csp_and_refuse_framing(client):
     assert "<script" not in response.content.decode()
 
 
-def test_production_settings_pass_check_deploy():
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.production",
-        "DJANGO_SECRET_KEY": "ci-dummy-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS",
-        "DJANGO_ALLOWED_HOSTS": "pay.example.com",
-        "REDIS_URL": "redis://127.0.0.1:6379/0",
-    }
-    env.pop("DATABASE_URL", None)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],  # noqa: S603
+def manage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """`manage.py <args>` in a fresh interpreter with exactly `env` (settings are read at start-up)."""
+    return subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -88,20 +81,47 @@ def test_production_settings_pass_check_deploy():
         timeout=120,
         check=False,
     )
+
+
+PLATFORM_IDENTITY = {
+    "TOLLGATE_PLATFORM_LEGAL_NAME": "Example Platform s.r.o.",
+    "TOLLGATE_PLATFORM_ADDRESS": "Street 1\\n110 00 Praha",
+    "TOLLGATE_PLATFORM_VAT_ID": "CZ25596641",
+}
+
+
+def test_production_settings_pass_check_deploy():
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.production",
+        "DJANGO_SECRET_KEY": "ci-dummy-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS",
+        "DJANGO_ALLOWED_HOSTS": "pay.example.com",
+        "REDIS_URL": "redis://127.0.0.1:6379/0",
+        **PLATFORM_IDENTITY,
+    }
+    env.pop("DATABASE_URL", None)
+    result = manage(env, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_production_settings_refuse_to_start_without_a_secret_key():
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "DATABASE_URL")}
     env.update({"DJANGO_SETTINGS_MODULE": "config.settings.production", "DJANGO_ALLOWED_HOSTS": "pay.example.com"})
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check"],
-        cwd=ROOT,
-        env=env,  # noqa: S603
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = manage(env, "check")
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_production_settings_refuse_to_start_without_the_platform_identity():
+    """Invoices carry the platform's name, address and VAT id: production has no demo defaults for them."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", *PLATFORM_IDENTITY)}
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "config.settings.production",
+            "DJANGO_ALLOWED_HOSTS": "pay.example.com",
+            "DJANGO_SECRET_KEY": "ci-dummy-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRS",
+        }
+    )
+    result = manage(env, "check")
+    assert result.returncode != 0
+    assert "TOLLGATE_PLATFORM_LEGAL_NAME" in result.stderr
