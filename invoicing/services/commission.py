@@ -6,7 +6,8 @@ the order was paid (`platform:commission`, `platform:vat_payable`), VAT computed
 half-up then: the invoice therefore matches the ledger to the cent, and its VAT groups are the sums of the
 booked amounts per rate and scheme (platform rate, or reverse charge for an EU payee with a valid VAT id, or
 outside the scope for a payee outside the EU). A month with more commission returned than earned gives a
-negative total: a commission credit.
+negative total: a commission credit; one where it nets to zero (earned and returned within the month) gets
+no document.
 """
 
 from __future__ import annotations
@@ -185,8 +186,8 @@ def issue_commission_invoice(*, payee_id: int, currency: str, year: int, month: 
         return existing
     payee = Payee.objects.get(pk=payee_id)
     items = commission_items(payee=payee, currency=currency, start=start, end=end)
-    if not items:
-        return None
+    if sum(item.net_minor for item in items) == 0 and sum(item.vat_minor for item in items) == 0:
+        return None  # commission earned and returned within the month: nothing to invoice
     groups: dict[GroupKey, list[int]] = defaultdict(lambda: [0, 0])
     for item in items:
         groups[item.key][0] += item.net_minor

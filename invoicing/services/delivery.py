@@ -43,7 +43,7 @@ def email_document(*, invoice_id: int, now: datetime, actor_label: str = SYSTEM,
     document (checked under the document's row lock); a staff re-send always sends and is logged."""
     pdf = store_document_pdf(invoice_id=invoice_id, now=now)
     with transaction.atomic():
-        invoice = Invoice.objects.select_for_update().select_related("order", "payee").get(pk=invoice_id)
+        invoice = Invoice.objects.select_for_update(of=("self",)).select_related("order", "payee").get(pk=invoice_id)
         if actor_label == SYSTEM and invoice.deliveries.exists():
             return False
         recipient = to or invoice.recipient_email

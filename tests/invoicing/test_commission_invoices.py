@@ -156,3 +156,13 @@ def test_the_command_issues_a_month_once_and_refuses_a_bad_month(october_activit
     assert len([m for m in mail.outbox if m.subject.startswith("Commission")]) == 5  # not e-mailed twice
     with pytest.raises(CommandError):
         call_command("issue_commission_invoices", "--month", "2026-13", stdout=StringIO())
+
+
+def test_a_month_whose_commission_nets_to_zero_gets_no_invoice():
+    payee = PayeeFactory(country="CZ")
+    with time_machine.travel(OCTOBER, tick=True):
+        order = pay(lines=[line(payee, 5000)])
+        run_on_commit(
+            request_refund, order=order, amount_minor=5000, reason="requested_by_customer", now=timezone.now()
+        )
+    assert issue_monthly_commission_invoices(year=2026, month=10, now=NOVEMBER_1) == []
