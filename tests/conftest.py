@@ -122,6 +122,7 @@ def celery_worker(transactional_db):
         "DATABASE_URL": database_url,
         "DJANGO_SETTINGS_MODULE": "config.settings.test",
         "TOLLGATE_TEST_EAGER": "0",
+        "TOLLGATE_RENDER_DOCUMENTS": "1",  # the documents queue renders and e-mails, as in production
         "LOG_LEVEL": "WARNING",
     }
     app.control.purge()
@@ -137,9 +138,10 @@ def celery_worker(transactional_db):
             "config",
             "worker",
             "-Q",
-            "webhooks,default",
+            "webhooks,default,documents",
             "-c",
             "2",
+            "--max-tasks-per-child=20",
             "--without-heartbeat",
             "--without-gossip",
             "--without-mingle",

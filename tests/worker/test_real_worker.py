@@ -79,3 +79,22 @@ def test_the_same_task_message_twice_has_one_effect(celery_worker, monkeypatch):
     assert row.attempts == 1
     assert LedgerTransaction.objects.filter(kind="capture").count() == 1
     assert payment.history.filter(status="succeeded").count() == 1
+
+
+def test_the_paid_order_is_invoiced_rendered_and_emailed_by_the_documents_queue(celery_worker, monkeypatch):
+    from invoicing.models import Invoice, InvoiceDelivery, InvoicePdf
+
+    order, payment, event = _paid_at_gateway(monkeypatch)
+    body, headers = gateway.signed_delivery(event)
+    response = Client().post(
+        "/webhooks/sandbox/",
+        data=body,
+        content_type="application/json",
+        headers={"Tollgate-Sandbox-Signature": headers["Tollgate-Sandbox-Signature"]},
+    )
+    assert response.status_code == 200
+    delivery = celery_worker(lambda: InvoiceDelivery.objects.filter(invoice__order=order).first(), timeout=60)
+    invoice = Invoice.objects.get(order=order)
+    assert delivery.to == "buyer@example.com"
+    assert (invoice.gross_minor, invoice.sequence) == (19900, 1)
+    assert bytes(InvoicePdf.objects.get(invoice=invoice).content).startswith(b"%PDF-")
