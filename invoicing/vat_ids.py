@@ -1,10 +1,11 @@
 """VAT identification numbers: format and check digits with python-stdnum, VIES only where configured.
 
 `check_vat_id` never needs the network: a number with a valid format and check digits is treated as valid.
-When `settings.TOLLGATE_VIES_ENABLED` is true it also asks the EU's VIES service
-(`stdnum.eu.vat.check_vies`). That needs a SOAP client (zeep or suds), which is not a dependency of this
-project; without one, or when VIES does not answer, the number stays format-valid and is flagged
-"not confirmed with VIES". Only a definite "invalid" answer from VIES makes it invalid.
+When `settings.TOLLGATE_VIES_ENABLED` is true it also asks the EU's VIES service through its REST API
+(`GET {TOLLGATE_VIES_URL}/ms/<country>/vat/<number>`, no key needed; Greece is "EL" there as in the number).
+When VIES cannot answer (network, timeout, a member state's system unavailable, anything unexpected) the
+number stays format-valid and is flagged "not confirmed with VIES": VIES is never required. Only a definite
+"invalid" answer from VIES makes it invalid.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import requests
 from django.conf import settings
 from stdnum.eu import vat as eu_vat
 from stdnum.exceptions import ValidationError as StdnumValidationError
@@ -38,14 +40,26 @@ def is_valid_vat_id(value: str) -> bool:
     return bool(value) and eu_vat.is_valid(value)
 
 
+# VIES answers these when it could ask the member state; anything else (MS_UNAVAILABLE, TIMEOUT,
+# SERVICE_UNAVAILABLE, MS_MAX_CONCURRENT_REQ, ...) means "could not check".
+VIES_DEFINITE = {"VALID", "INVALID"}
+
+
 def vies_lookup(number: str) -> bool | None:
-    """True/False from VIES, or None when it cannot be asked (no SOAP client, network, service down)."""
+    """True/False from VIES, or None when it cannot answer (network, timeout, member state down)."""
+    country, local = number[:2], number[2:]
+    url = f"{settings.TOLLGATE_VIES_URL.rstrip('/')}/ms/{country}/vat/{local}"
     try:
-        result = eu_vat.check_vies(number, timeout=settings.TOLLGATE_VIES_TIMEOUT_SECONDS)
-    except Exception:  # noqa: BLE001 - VIES is optional; any failure means "not confirmed"
-        logger.warning("VIES lookup failed for a VAT id", exc_info=True)
+        response = requests.get(url, timeout=settings.TOLLGATE_VIES_TIMEOUT_SECONDS)
+        body = response.json() if response.status_code == 200 else {}
+    except (requests.RequestException, ValueError):
+        logger.warning("VIES could not be asked about a VAT id", exc_info=True)
         return None
-    return bool(result["valid"])
+    answer = body.get("userError") if isinstance(body, dict) else None
+    if answer not in VIES_DEFINITE or not isinstance(body.get("isValid"), bool):
+        logger.warning("VIES gave no definite answer (%s)", str(answer)[:40])
+        return None
+    return body["isValid"]
 
 
 def check_vat_id(value: str) -> VatIdCheck:

@@ -277,6 +277,7 @@ TOLLGATE_RENDER_DOCUMENTS = env.bool("TOLLGATE_RENDER_DOCUMENTS", default=True)
 TOLLGATE_DOCUMENT_LINK_MAX_AGE = env.int("TOLLGATE_DOCUMENT_LINK_MAX_AGE", default=365 * 24 * 3600)
 TOLLGATE_VIES_ENABLED = env.bool("TOLLGATE_VIES_ENABLED", default=False)
 TOLLGATE_VIES_TIMEOUT_SECONDS = env.int("TOLLGATE_VIES_TIMEOUT_SECONDS", default=10)
+TOLLGATE_VIES_URL = env("TOLLGATE_VIES_URL", default="https://ec.europa.eu/taxation_customs/vies/rest-api")
 TOLLGATE_ORDER_MAX_LINES = 100
 TOLLGATE_IDEMPOTENCY_KEY_TTL = timedelta(hours=48)
 # An in-flight idempotency record older than this belongs to a request that died; it may be taken over.

@@ -1,12 +1,11 @@
 """VAT ids: format and check digits with python-stdnum; VIES only when enabled, with a fallback; the
 orders API refuses an invalid buyer VAT id and the payees API and admin refuse an invalid payee VAT id."""
 
-from unittest import mock
-
 import pytest
+import requests
+import responses
 
 from commissions.models import Payee
-from invoicing import vat_ids
 from invoicing.vat_ids import NOT_CONFIRMED, check_vat_id, is_valid_vat_id
 from payments.models import Order
 from tests.payments.helpers import new_key, order_payload, post_order
@@ -30,34 +29,72 @@ def test_invalid_numbers(value):
     assert not check_vat_id(value).valid
 
 
+VIES = "https://ec.europa.eu/taxation_customs/vies/rest-api/ms/CZ/vat/25596641"
+
+
+def vies_answer(user_error: str, is_valid: bool) -> dict:
+    """The shape of VIES's REST answer (GET /ms/{country}/vat/{number})."""
+    return {
+        "isValid": is_valid,
+        "requestDate": "2026-11-24T09:00:00.000Z",
+        "userError": user_error,
+        "name": "---",
+        "address": "---",
+        "requestIdentifier": "",
+        "originalVatNumber": "25596641",
+        "vatNumber": "25596641",
+    }
+
+
+@responses.activate
 def test_without_vies_a_format_valid_number_is_valid_but_not_confirmed(settings):
     settings.TOLLGATE_VIES_ENABLED = False
-    with mock.patch.object(vat_ids.eu_vat, "check_vies") as vies:
-        result = check_vat_id("CZ25596641")
-    vies.assert_not_called()
+    result = check_vat_id("CZ25596641")
+    assert len(responses.calls) == 0
     assert (result.valid, result.vies_confirmed, result.note) == (True, False, NOT_CONFIRMED)
 
 
-def test_vies_unreachable_falls_back_to_not_confirmed(settings):
+@pytest.mark.parametrize(
+    "failure",
+    [
+        requests.ConnectionError("no route to host"),
+        requests.Timeout("read timed out"),
+        {"status": 500, "body": "<html>Internal error</html>"},
+        {"status": 200, "body": "not json"},
+        {"status": 200, "json": vies_answer("MS_UNAVAILABLE", False)},
+        {"status": 200, "json": vies_answer("TIMEOUT", False)},
+        {"status": 200, "json": vies_answer("MS_MAX_CONCURRENT_REQ", False)},
+        {"status": 200, "json": ["unexpected"]},
+    ],
+    ids=["connection", "timeout", "http-500", "not-json", "ms-unavailable", "vies-timeout", "busy", "odd-shape"],
+)
+@responses.activate
+def test_vies_that_cannot_answer_falls_back_to_not_confirmed(settings, failure):
     settings.TOLLGATE_VIES_ENABLED = True
-    with mock.patch.object(vat_ids.eu_vat, "check_vies", side_effect=ImportError("no SOAP client")):
-        result = check_vat_id("CZ25596641")
+    if isinstance(failure, Exception):
+        responses.get(VIES, body=failure)
+    else:
+        responses.get(VIES, **failure)
+    result = check_vat_id("CZ25596641")
+    assert len(responses.calls) == 1
     assert (result.valid, result.vies_confirmed, result.note) == (True, False, NOT_CONFIRMED)
 
 
-@pytest.mark.parametrize(("answer", "valid"), [(True, True), (False, False)])
-def test_vies_answer_is_used_when_enabled(settings, answer, valid):
+@pytest.mark.parametrize(("user_error", "is_valid"), [("VALID", True), ("INVALID", False)])
+@responses.activate
+def test_a_definite_vies_answer_is_used_when_enabled(settings, user_error, is_valid):
     settings.TOLLGATE_VIES_ENABLED = True
-    with mock.patch.object(vat_ids.eu_vat, "check_vies", return_value={"valid": answer}):
-        result = check_vat_id("CZ25596641")
-    assert (result.valid, result.vies_confirmed) == (valid, answer)
+    responses.get(VIES, json=vies_answer(user_error, is_valid))
+    result = check_vat_id("CZ 255 96 641")
+    assert (result.valid, result.vies_confirmed) == (is_valid, is_valid)
+    assert responses.calls[0].request.url == VIES  # compact number, country apart
 
 
+@responses.activate
 def test_vies_is_not_asked_about_a_malformed_number(settings):
     settings.TOLLGATE_VIES_ENABLED = True
-    with mock.patch.object(vat_ids.eu_vat, "check_vies") as vies:
-        assert not check_vat_id("CZ25596642").valid
-    vies.assert_not_called()
+    assert not check_vat_id("CZ25596642").valid
+    assert len(responses.calls) == 0
 
 
 @pytest.mark.django_db
