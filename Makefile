@@ -108,7 +108,7 @@ ledger-check: venv ## prove the ledger: balanced, running totals match entries, 
 
 .PHONY: worker
 worker: venv ## a Celery worker on all queues (needs CELERY_BROKER_URL)
-	$(UV) run --frozen --no-sync celery -A config worker -Q webhooks,payouts,documents,default -c 2 --loglevel=INFO
+	$(UV) run --frozen --no-sync celery -A config worker -Q webhooks,payouts,documents,default -c 2 --max-tasks-per-child=50 --loglevel=INFO
 
 .PHONY: beat
 beat: venv ## Celery beat: the periodic tasks of config/celery.py (needs CELERY_BROKER_URL)
