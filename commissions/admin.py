@@ -1,5 +1,5 @@
-"""Payees (editable, audited, with their Stripe Connect status and onboarding), payouts and connected
-accounts' bank payouts (view only: they change through `commissions.payouts` and Stripe's webhooks)."""
+"""Payees (editable, audited, with their Stripe Connect status and onboarding). Payouts, runs and SEPA
+files are in `admin_payouts`, commission rules in `admin_rules`."""
 
 from django import forms
 from django.conf import settings
@@ -9,20 +9,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from commissions.models import ConnectedAccountPayout, Payee, Payout
+from commissions.models import Payee
 from commissions.services import start_stripe_onboarding
 from core.admin_tools import (
     EMPTY,
     AuditedAdminMixin,
-    CurrencyTotalsMixin,
     NoDeleteMixin,
-    ReadOnlyAdminMixin,
     SafeHistoryAdmin,
-    admin_link,
     changelist_link,
     external_link,
     money,
-    money_field,
     provider_link,
 )
 from core.templatetags.money import bps_percent
@@ -271,65 +267,5 @@ class PayeeAdmin(AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
 # --- Payouts -----------------------------------------------------------------------------------------
 
 
-@admin.register(Payout)
-class PayoutAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, SafeHistoryAdmin):
-    list_display = ["id", "payee_link", "amount", "status", "transfer_link", "reversed_amount", "created_at", "paid_at"]
-    list_filter = ["status", "currency"]
-    list_select_related = ["payee"]
-    date_hierarchy = "created_at"
-    search_fields = ["provider_ref", "payee__legal_name", "payee__display_name"]
-    ordering = ["-created_at", "-pk"]
-    totals_fields = [("amount_minor", "Amount"), ("reversed_minor", "Reversed")]
-    fieldsets = [
-        (None, {"fields": ["payee_link", "method", "status", "transfer_link", "attempts", "failure_message"]}),
-        ("Money", {"fields": ["currency", "amount", "reversed_amount"]}),
-        ("Dates", {"fields": ["created_at", "paid_at", "updated_at"]}),
-    ]
-    readonly_fields = [field for _, options in fieldsets for field in options["fields"]]
-
-    amount = money_field("amount_minor", "amount")
-    reversed_amount = money_field("reversed_minor", "reversed")
-
-    @admin.display(description="payee", ordering="payee__legal_name")
-    def payee_link(self, obj):
-        return admin_link(obj.payee)
-
-    @admin.display(description="transfer", ordering="provider_ref")
-    def transfer_link(self, obj):
-        provider = "stripe" if obj.method == Payout.Method.STRIPE_TRANSFER else obj.method
-        return provider_link(provider, "transfer", obj.provider_ref)
-
-
-@admin.register(ConnectedAccountPayout)
-class ConnectedAccountPayoutAdmin(CurrencyTotalsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Payouts from payees' Stripe accounts to their banks (payout.* events), for information: the money
-    left our books when it was transferred."""
-
-    list_display = ["provider_ref", "payee_link", "account_link", "amount", "status", "arrival_date", "updated_at"]
-    list_filter = ["status", "currency"]
-    list_select_related = ["payee"]
-    search_fields = ["provider_ref", "account_ref", "payee__legal_name"]
-    ordering = ["-updated_at", "-pk"]
-    totals_fields = [("amount_minor", "Amount")]
-    fields = [
-        "provider_ref",
-        "payee_link",
-        "account_link",
-        "status",
-        "failure_message",
-        "currency",
-        "amount",
-        "arrival_date",
-        "updated_at",
-    ]
-    readonly_fields = fields
-
-    amount = money_field("amount_minor", "amount")
-
-    @admin.display(description="payee", ordering="payee__legal_name")
-    def payee_link(self, obj):
-        return admin_link(obj.payee) if obj.payee_id else EMPTY
-
-    @admin.display(description="Stripe account", ordering="account_ref")
-    def account_link(self, obj):
-        return provider_link("stripe", "account", obj.account_ref)
+# Registered in their own modules: payouts, runs and SEPA files; commission rules.
+from commissions import admin_payouts, admin_rules  # noqa: E402, F401

@@ -18,6 +18,7 @@ app.conf.task_routes = {
     "payments.tasks.resend_stuck_webhook_events": {"queue": "webhooks"},
     "payments.tasks.retry_failed_webhook_events": {"queue": "webhooks"},
     "invoicing.tasks.*": {"queue": "documents"},
+    "commissions.tasks.execute_payout": {"queue": "payouts"},
     "*": {"queue": "default"},
 }
 app.conf.beat_schedule = {
@@ -42,6 +43,11 @@ app.conf.beat_schedule = {
     "purge-idempotency-records": {"task": "core.tasks.purge_idempotency_records", "schedule": timedelta(hours=1)},
     "nightly-ledger-check": {"task": "ledger.tasks.nightly_ledger_check", "schedule": crontab(hour=2, minute=15)},
     "issue-missing-documents": {"task": "invoicing.tasks.issue_missing_documents", "schedule": timedelta(minutes=10)},
+    "release-due-funds": {"task": "commissions.tasks.release_due_funds", "schedule": timedelta(minutes=15)},
+    "scheduled-payout-runs": {
+        "task": "commissions.tasks.start_scheduled_payout_runs",
+        "schedule": crontab(hour=6, minute=0),
+    },
     "monthly-commission-invoices": {
         "task": "invoicing.tasks.issue_monthly_commission_invoices",
         "schedule": crontab(day_of_month=1, hour=3, minute=30),

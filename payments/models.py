@@ -137,6 +137,12 @@ class OrderLine(models.Model):
     refund_policy = models.ForeignKey(
         "refunds.RefundPolicy", null=True, blank=True, on_delete=models.PROTECT, related_name="order_lines"
     )
+    commission_rule = models.ForeignKey(
+        "commissions.CommissionRule", null=True, blank=True, on_delete=models.PROTECT, related_name="order_lines"
+    )
+    # When the payee's share of this line moves from pending to available (set when the order is paid).
+    release_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    released_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

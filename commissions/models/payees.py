@@ -11,6 +11,18 @@ class DisputeBearer(models.TextChoices):
     PLATFORM = "platform", "Platform"
 
 
+class PayoutMethod(models.TextChoices):
+    STRIPE_TRANSFER = "stripe_transfer", "Stripe Connect transfer"
+    SEPA_CREDIT_TRANSFER = "sepa_credit_transfer", "SEPA credit transfer (bank file)"
+    PAYPAL = "paypal", "PayPal payout"
+
+
+class PayoutSchedule(models.TextChoices):
+    WEEKLY = "weekly", "Weekly (Mondays)"
+    MONTHLY = "monthly", "Monthly (1st)"
+    MANUAL = "manual", "Manual (staff start a run)"
+
+
 class Payee(models.Model):
     """Someone the platform collects money for: a seller of goods or an event organizer."""
 
@@ -62,6 +74,29 @@ class Payee(models.Model):
     stripe_requirements = models.JSONField(default=dict, blank=True)
     stripe_synced_at = models.DateTimeField(null=True, blank=True)
     stripe_onboarding_links = models.PositiveIntegerField(default=0, help_text="Account links created so far")
+    # Releasing and paying out (DESIGN.md §10).
+    release_delay_days = models.PositiveSmallIntegerField(
+        default=7, help_text="Goods: days after payment before the payee's share becomes available"
+    )
+    event_release_delay_days = models.PositiveSmallIntegerField(
+        default=1, help_text="Event tickets: days after the event starts before the share becomes available"
+    )
+    payouts_held = models.BooleanField(
+        default=False, help_text="Staff hold: nothing is released or paid out until the hold is lifted"
+    )
+    hold_reason = models.CharField(max_length=300, blank=True)
+    payout_method = models.CharField(max_length=30, choices=PayoutMethod.choices, default=PayoutMethod.STRIPE_TRANSFER)
+    payout_schedule = models.CharField(max_length=10, choices=PayoutSchedule.choices, default=PayoutSchedule.WEEKLY)
+    payout_minimum_minor = models.BigIntegerField(
+        default=0, help_text="Paid out only when available reaches this (minor units of each currency)"
+    )
+    payout_method_verified = models.BooleanField(
+        default=False, help_text="The bank account / PayPal e-mail was checked by staff (Stripe: payouts enabled)"
+    )
+    bank_account_holder = models.CharField(max_length=140, blank=True)
+    iban = models.CharField("IBAN", max_length=34, blank=True)
+    bic = models.CharField("BIC", max_length=11, blank=True)
+    paypal_email = models.EmailField("PayPal e-mail", blank=True)
     portal_user = models.OneToOneField(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="payee"
     )
@@ -70,7 +105,10 @@ class Payee(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        permissions = [("onboard_payee", "Can start a payee's Stripe onboarding")]
+        permissions = [
+            ("onboard_payee", "Can start a payee's Stripe onboarding"),
+            ("hold_payee", "Can hold or release a payee's funds"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(commission_bps__isnull=True) | Q(commission_bps__lte=10000),
@@ -78,6 +116,10 @@ class Payee(models.Model):
             ),
             models.CheckConstraint(condition=Q(kind__in=["seller", "organizer"]), name="payee_kind_valid"),
             models.CheckConstraint(condition=Q(country__regex=r"^[A-Z]{2}$"), name="payee_country_iso"),
+            models.CheckConstraint(condition=Q(payout_minimum_minor__gte=0), name="payee_payout_minimum_non_negative"),
+            models.CheckConstraint(
+                condition=Q(payout_method__in=PayoutMethod.values), name="payee_payout_method_valid"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -90,66 +132,3 @@ class Payee(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
-
-
-class Payout(models.Model):
-    """Money sent to a payee: taken from `available` into `payouts:in_transit` when created, confirmed when
-    the provider has it (a Stripe Connect transfer), reversed back to `available` if it fails or is pulled back.
-    The idempotency key of every provider call is derived from this row's id."""
-
-    class Method(models.TextChoices):
-        STRIPE_TRANSFER = "stripe_transfer", "Stripe Connect transfer"
-
-    class Status(models.TextChoices):
-        CREATED = "created", "Created"
-        PROCESSING = "processing", "Sent to the provider"
-        PAID = "paid", "Paid"
-        FAILED = "failed", "Failed"
-        REVERSED = "reversed", "Reversed"
-
-    payee = models.ForeignKey(Payee, on_delete=models.PROTECT, related_name="payouts")
-    method = models.CharField(max_length=30, choices=Method.choices, default=Method.STRIPE_TRANSFER)
-    amount_minor = models.BigIntegerField()
-    currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.CREATED, db_index=True)
-    provider_ref = models.CharField(max_length=255, blank=True, help_text="The transfer at the provider")
-    reversed_minor = models.BigIntegerField(default=0)
-    attempts = models.PositiveIntegerField(default=0)
-    failure_message = models.CharField(max_length=300, blank=True)
-    created_at = models.DateTimeField(db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    history = HistoricalRecords()
-
-    class Meta:
-        constraints = [
-            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="payout_amount_positive"),
-            models.CheckConstraint(
-                condition=Q(reversed_minor__gte=0) & Q(reversed_minor__lte=models.F("amount_minor")),
-                name="payout_reversed_within_amount",
-            ),
-            models.UniqueConstraint(
-                fields=["method", "provider_ref"], condition=~Q(provider_ref=""), name="payout_provider_ref_unique"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return f"Payout #{self.pk} to {self.payee_id} ({self.status})"
-
-
-class ConnectedAccountPayout(models.Model):
-    """A payout from a payee's Stripe Connect account to its bank (payout.paid/failed events). Informational:
-    the money left our books when it was transferred to the connected account."""
-
-    payee = models.ForeignKey(Payee, null=True, blank=True, on_delete=models.PROTECT, related_name="bank_payouts")
-    account_ref = models.CharField(max_length=64)
-    provider_ref = models.CharField(max_length=64, unique=True)
-    amount_minor = models.BigIntegerField()
-    currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=20)
-    failure_message = models.CharField(max_length=300, blank=True)
-    arrival_date = models.DateField(null=True, blank=True)
-    updated_at = models.DateTimeField()
-
-    def __str__(self) -> str:
-        return f"{self.provider_ref} {self.status}"

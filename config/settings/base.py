@@ -372,6 +372,20 @@ GOPAY_RECURRENCE_DATE_TO = env("GOPAY_RECURRENCE_DATE_TO", default="2099-12-31")
 # Maker-checker: a refund returning more than this (minor units, per currency) to the buyer stays `requested`
 # until a second staff user with `refunds.approve_refund` approves it. Currencies not listed use "default"
 # (EUR-like minor units); set a currency to 0 to require approval for every refund in it.
+# Payout runs whose total in a currency exceeds this (minor units) wait for a second staff user's approval.
+TOLLGATE_PAYOUT_APPROVAL_THRESHOLD = {
+    "EUR": 1000000,
+    "USD": 1000000,
+    "GBP": 1000000,
+    "CZK": 25000000,
+    "PLN": 4000000,
+    "HUF": 400000000,
+    "JPY": 150000000,
+}
+# The platform's bank account SEPA credit transfers leave from (pain.001 debtor).
+TOLLGATE_SEPA_DEBTOR_NAME = env("TOLLGATE_SEPA_DEBTOR_NAME", default="Tollgate Marketplace s.r.o.")
+TOLLGATE_SEPA_DEBTOR_IBAN = env("TOLLGATE_SEPA_DEBTOR_IBAN", default="CZ6508000000192000145399")
+TOLLGATE_SEPA_DEBTOR_BIC = env("TOLLGATE_SEPA_DEBTOR_BIC", default="GIBACZPX")
 TOLLGATE_REFUND_APPROVAL_THRESHOLD = {
     "EUR": 50000,
     "USD": 50000,

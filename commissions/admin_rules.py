@@ -1,0 +1,1 @@
+"""Commission rules in the admin (with history)."""
