@@ -8,8 +8,12 @@ from django.contrib.admin.utils import display_for_value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from stdnum import bic as stdnum_bic
+from stdnum import iban as stdnum_iban
+from stdnum.exceptions import ValidationError as StdnumValidationError
 
-from commissions.models import Payee
+from commissions.admin_holds import PayeeHoldActionsMixin
+from commissions.models import Payee, PayoutMethod
 from commissions.services import start_stripe_onboarding
 from core.admin_tools import (
     EMPTY,
@@ -54,6 +58,22 @@ def onboarding_return_url(payee: Payee) -> str:
     return settings.PUBLIC_BASE_URL + reverse("admin:commissions_payee_change", args=[payee.pk])
 
 
+RELEASE_FIELDS = ["release_delay_days", "event_release_delay_days"]
+PAYOUT_FIELDS = [
+    "payout_method",
+    "payout_schedule",
+    "payout_minimum_minor",
+    "payout_method_verified",
+    "bank_account_holder",
+    "iban",
+    "bic",
+    "paypal_email",
+]
+
+
+PAYOUT_METHOD_LABELS = {PayoutMethod.STRIPE_TRANSFER: "Transfer to the payee's Stripe account"}
+
+
 class PayeeForm(forms.ModelForm):
     class Meta:
         model = Payee
@@ -71,7 +91,59 @@ class PayeeForm(forms.ModelForm):
             "dispute_loss_bearer",
             "dispute_fee_bearer",
             "portal_user",
+            *RELEASE_FIELDS,
+            *PAYOUT_FIELDS,
         ]
+
+    # Settings with a model default: a form that leaves them out (an older page, a script) keeps the value.
+    KEEP_IF_EMPTY = [*RELEASE_FIELDS, "payout_method", "payout_schedule", "payout_minimum_minor"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.KEEP_IF_EMPTY:
+            if name in self.fields:  # absent when the user may only view
+                self.fields[name].required = False
+        if "payout_method" in self.fields:
+            # Worded apart from the "Stripe Connect" section (which a new payee does not have yet).
+            self.fields["payout_method"].choices = [
+                (value, PAYOUT_METHOD_LABELS.get(value, label)) for value, label in self.fields["payout_method"].choices
+            ]
+
+    def clean_iban(self):
+        value = self.cleaned_data.get("iban") or ""
+        if not value.strip():
+            return ""
+        try:
+            return stdnum_iban.validate(value)  # compact: no spaces, upper case
+        except StdnumValidationError as exc:
+            raise forms.ValidationError(f"Not a valid IBAN ({exc}).") from exc
+
+    def clean_bic(self):
+        value = self.cleaned_data.get("bic") or ""
+        if not value.strip():
+            return ""
+        try:
+            return stdnum_bic.validate(value)
+        except StdnumValidationError as exc:
+            raise forms.ValidationError(f"Not a valid BIC ({exc}).") from exc
+
+    def clean(self):
+        data = super().clean()
+        for name in self.KEEP_IF_EMPTY:
+            if name in self.fields and data.get(name) in (None, "") and name not in self.errors:
+                data[name] = getattr(self.instance, name)
+        method = data.get("payout_method")
+        if method == PayoutMethod.SEPA_CREDIT_TRANSFER:
+            for name, label in (("iban", "an IBAN"), ("bank_account_holder", "the account holder")):
+                if not data.get(name) and name not in self.errors:
+                    self.add_error(name, f"SEPA payouts need {label}.")
+        if method == PayoutMethod.PAYPAL and not data.get("paypal_email") and "paypal_email" not in self.errors:
+            self.add_error("paypal_email", "PayPal payouts need the payee's PayPal e-mail.")
+        # New bank details or PayPal address are not verified until staff say so (in this same save or later).
+        changed_details = set(self.changed_data) & {"iban", "bic", "bank_account_holder", "paypal_email"}
+        if self.instance.pk and changed_details and "payout_method_verified" not in self.changed_data:
+            data["payout_method_verified"] = False
+        return data
 
     def clean_vat_id(self):
         value = (self.cleaned_data.get("vat_id") or "").strip()
@@ -83,7 +155,7 @@ class PayeeForm(forms.ModelForm):
 
 
 @admin.register(Payee)
-class PayeeAdmin(AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
+class PayeeAdmin(PayeeHoldActionsMixin, AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
     """Sellers and organizers. Suspend instead of deleting: their lines and ledger accounts refer to them."""
 
     form = PayeeForm
@@ -97,25 +169,36 @@ class PayeeAdmin(AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
         "commission",
         "status",
         "stripe_payouts_enabled",
+        "payouts_held",
         "created_at",
     ]
     list_display_links = ["id", "legal_name"]
-    list_filter = ["kind", "status", "country", "uses_oss", "stripe_payouts_enabled"]
+    list_filter = ["kind", "status", "country", "uses_oss", "stripe_payouts_enabled", "payouts_held", "payout_method"]
     search_fields = ["legal_name", "display_name", "email", "vat_id", "stripe_account_id"]
     ordering = ["legal_name", "pk"]
     autocomplete_fields = ["portal_user"]
-    actions = ["start_onboarding"]
+    actions = ["start_onboarding", "hold_payouts", "lift_payout_hold", "release_pending_now"]
     fieldsets = [
         (None, {"fields": ["kind", "legal_name", "display_name", "country", "email", "address", "status"]}),
         ("VAT", {"fields": ["vat_id", "uses_oss"]}),
         ("Commission", {"fields": ["commission_bps"]}),
         ("Disputes", {"fields": ["dispute_loss_bearer", "dispute_fee_bearer"]}),
         ("Portal", {"fields": ["portal_user"]}),
+        ("Release and hold", {"fields": [*RELEASE_FIELDS, "hold_status"]}),
+        ("Payouts", {"fields": [*PAYOUT_FIELDS, "bank_account"]}),
         ("Stripe Connect", {"fields": STRIPE_CONNECT_FIELDS}),
         ("Ledger", {"fields": ["ledger_balances", "payouts"]}),
         ("Record", {"fields": ["created_at", "updated_at"]}),
     ]
-    readonly_fields = [*STRIPE_CONNECT_FIELDS, "ledger_balances", "payouts", "created_at", "updated_at"]
+    readonly_fields = [
+        *STRIPE_CONNECT_FIELDS,
+        "hold_status",
+        "bank_account",
+        "ledger_balances",
+        "payouts",
+        "created_at",
+        "updated_at",
+    ]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
@@ -167,6 +250,21 @@ class PayeeAdmin(AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
                 "commissions.connectedaccountpayout", "Bank payouts from its Stripe account", payee__id__exact=obj.pk
             ),
         )
+
+    @admin.display(description="hold")
+    def hold_status(self, obj):
+        if obj is None or obj.pk is None or not obj.payouts_held:
+            return "Not held: shares are released when due and paid out by runs."
+        return format_html(
+            "<strong>Held</strong>: nothing is released or paid out. Reason: {}", obj.hold_reason or EMPTY
+        )
+
+    @admin.display(description="bank account (as checked)")
+    def bank_account(self, obj):
+        if obj is None or not obj.iban:
+            return EMPTY
+        shown_bic = format_html(" · BIC <code>{}</code>", obj.bic) if obj.bic else ""
+        return format_html("<code>{}</code>{}", stdnum_iban.format(obj.iban), shown_bic)
 
     # --- Stripe Connect ---------------------------------------------------------------------------------
     @admin.display(description="Stripe account")

@@ -41,26 +41,36 @@ def create_payout(*, payee: Payee, amount: Money, now: datetime, actor=None, act
                 code=ErrorCode.INSUFFICIENT_FUNDS,
                 status=409,
             )
-        payout = Payout.objects.create(
-            payee=payee, amount_minor=amount.amount_minor, currency=amount.currency, created_at=now
-        )
-        post_transaction(
-            idempotency_key=f"payout:{payout.pk}",
-            kind="payout",
-            entries=[debit(accounts.payee_available(payee.pk), amount), credit(accounts.PAYOUTS_IN_TRANSIT, amount)],
-            occurred_at=now,
-            memo=f"Payout {payout.pk} to payee {payee.pk}",
-            metadata={"payout": payout.pk},
-        )
-        record_audit(
-            action="payout.create",
-            actor=actor,
-            actor_label=actor_label,
-            obj=payout,
-            now=now,
-            amount_minor=amount.amount_minor,
-            currency=amount.currency,
-        )
+        payout = post_new_payout(payee=payee, amount=amount, now=now, actor=actor, actor_label=actor_label)
+    return payout
+
+
+def post_new_payout(
+    *, payee: Payee, amount: Money, now: datetime, actor=None, actor_label: str = "", **fields
+) -> Payout:
+    """Insert the payout row and move its amount from the payee's available balance to in transit. The caller
+    holds the payee's row lock and has checked the amount against the balance; `fields` are the row's
+    other columns (run, method, the destination snapshot)."""
+    payout = Payout.objects.create(
+        payee=payee, amount_minor=amount.amount_minor, currency=amount.currency, created_at=now, **fields
+    )
+    post_transaction(
+        idempotency_key=f"payout:{payout.pk}",
+        kind="payout",
+        entries=[debit(accounts.payee_available(payee.pk), amount), credit(accounts.PAYOUTS_IN_TRANSIT, amount)],
+        occurred_at=now,
+        memo=f"Payout {payout.pk} to payee {payee.pk}",
+        metadata={"payout": payout.pk, **({"run": fields["run"].pk} if fields.get("run") else {})},
+    )
+    record_audit(
+        action="payout.create",
+        actor=actor,
+        actor_label=actor_label,
+        obj=payout,
+        now=now,
+        amount_minor=amount.amount_minor,
+        currency=amount.currency,
+    )
     return payout
 
 

@@ -1,22 +1,41 @@
-"""The payee portal: a payee sees only its own balances, orders and documents. Statements, payouts and
-charts arrive with the payouts work; this cut shows balances, recent sales and the documents (the invoices
-and credit notes issued in the payee's name, and the platform's commission invoices to it)."""
+"""The payee portal: a payee sees only its own balances, a chart of the last 12 months, its orders (its own
+lines of them) with their refunds, its payouts and statements, its documents (the invoices and credit notes
+issued in its name, and the platform's commission invoices to it), its payout method, and starts its Stripe
+onboarding. Anything that is not the signed-in payee's own is a 404, never a 403; a login without a payee
+(staff) gets a 404 on every page."""
 
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
 
-from commissions.models import Payee
+from commissions.models import Payee, PayoutMethod, PayoutStatement
+from commissions.portal import selectors
+from commissions.portal.chart import build_chart
+from commissions.services import start_stripe_onboarding
 from invoicing.models import DocumentKind, Invoice
 from invoicing.services.pdf import money
 from invoicing.views import pdf_response
 from ledger.selectors import payee_balances
 from payments.models import OrderLine, OrderStatus
+from payments.providers.base import (
+    ProviderConfigurationError,
+    ProviderError,
+    ProviderOutcomeUnknown,
+    ProviderUnavailable,
+)
+
+logger = logging.getLogger(__name__)
 
 
 class PortalLoginView(auth_views.LoginView):
@@ -35,6 +54,26 @@ def _payee_for(request: HttpRequest) -> Payee:
     return payee
 
 
+def payout_method_details(payee: Payee) -> dict:
+    """The payout method as the payee may see it: the IBAN masked, never in full."""
+    return {
+        "method": payee.payout_method,
+        "label": payee.get_payout_method_display(),
+        "schedule": payee.get_payout_schedule_display(),
+        "is_stripe": payee.payout_method == PayoutMethod.STRIPE_TRANSFER,
+        "is_sepa": payee.payout_method == PayoutMethod.SEPA_CREDIT_TRANSFER,
+        "is_paypal": payee.payout_method == PayoutMethod.PAYPAL,
+        "holder": payee.bank_account_holder,
+        "iban": selectors.mask_iban(payee.iban),
+        "bic": payee.bic,
+        "paypal_email": payee.paypal_email,
+        "verified": payee.payout_method_verified,
+    }
+
+
+RECENT_LINES = 10
+
+
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     payee = _payee_for(request)
@@ -42,11 +81,119 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         OrderLine.objects.filter(payee=payee)
         .exclude(order__status__in=[OrderStatus.OPEN, OrderStatus.EXPIRED, OrderStatus.CANCELED])
         .select_related("order")
-        .order_by("-order__created_at", "-pk")[:50]
+        .order_by("-order__created_at", "-pk")[:RECENT_LINES]
     )
     return render(
-        request, "portal/dashboard.html", {"payee": payee, "balances": payee_balances(payee.pk), "lines": lines}
+        request,
+        "portal/dashboard.html",
+        {
+            "payee": payee,
+            "section": "dashboard",
+            "balances": payee_balances(payee.pk),
+            "charts": [build_chart(activity) for activity in selectors.monthly_activity(payee)],
+            "lines": lines,
+            "payout_method": payout_method_details(payee),
+            "onboarding_needed": selectors.stripe_onboarding_needed(payee),
+        },
     )
+
+
+ORDERS_PER_PAGE = 25
+
+
+@login_required
+def orders(request: HttpRequest) -> HttpResponse:
+    """The payee's paid orders (its part of each: its lines, its share, what refunds took back of it)."""
+    payee = _payee_for(request)
+    page = Paginator(selectors.payee_orders(payee), ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    refunded = selectors.refunded_share_by_order(payee, [order.pk for order in page])
+    rows = [{"order": order, "refunded_share_minor": refunded.get(order.pk, 0)} for order in page]
+    return render(request, "portal/orders.html", {"payee": payee, "section": "orders", "page": page, "rows": rows})
+
+
+@login_required
+def order_detail(request: HttpRequest, token) -> HttpResponse:
+    """One order, showing only the payee's own lines and its part of the refunds; another payee's order
+    (or an unpaid one) is a 404."""
+    payee = _payee_for(request)
+    detail = selectors.payee_order(payee, token)
+    if detail is None:
+        raise Http404("No such order.")
+    documents = Invoice.objects.filter(order=detail.order, payee=payee).order_by("issued_at", "pk")
+    return render(
+        request,
+        "portal/order_detail.html",
+        {"payee": payee, "section": "orders", "detail": detail, "order": detail.order, "documents": documents},
+    )
+
+
+PAYOUTS_PER_PAGE = 25
+
+
+@login_required
+def payouts(request: HttpRequest) -> HttpResponse:
+    """The payee's payouts with their status, and its statements (once the statements exist)."""
+    payee = _payee_for(request)
+    page = Paginator(selectors.payee_payouts(payee), PAYOUTS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [{"payout": payout, "iban": selectors.mask_iban(payout.iban)} for payout in page]
+    return render(
+        request,
+        "portal/payouts.html",
+        {
+            "payee": payee,
+            "section": "payouts",
+            "page": page,
+            "rows": rows,
+            "statements": selectors.payee_statements(payee)[:100],
+        },
+    )
+
+
+@require_GET
+@login_required
+def statement_pdf(request: HttpRequest, statement_id: int) -> HttpResponse:
+    """A statement's stored PDF, only the payee's own and only once it has one."""
+    payee = _payee_for(request)
+    statement = PayoutStatement.objects.filter(pk=statement_id, payee=payee).first()
+    if statement is None or not statement.pdf:
+        raise Http404("No such statement.")
+    response = HttpResponse(bytes(statement.pdf), content_type="application/pdf")
+    filename = f"statement-{statement.currency}-{statement.period_end:%Y-%m-%d}-{statement.pk}.pdf"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_POST
+@login_required
+def stripe_onboarding(request: HttpRequest) -> HttpResponse:
+    """Send the payee to Stripe's onboarding (a fresh Account Link; the Express account is created once).
+    Stripe brings it back to the dashboard. Failures are shown on the dashboard in plain words."""
+    payee = _payee_for(request)
+    if not selectors.stripe_onboarding_needed(payee):
+        messages.info(request, "Nothing to set up: your payouts do not need a Stripe account setup now.")
+        return redirect("portal:dashboard")
+    back = settings.PUBLIC_BASE_URL + reverse("portal:dashboard")
+    try:
+        url = start_stripe_onboarding(
+            payee=payee, return_url=back, refresh_url=back, now=timezone.now(), actor=request.user
+        )
+    except ProviderConfigurationError:
+        messages.error(
+            request,
+            "Stripe onboarding is not available right now: Stripe is not configured on this server. "
+            "Nothing was sent. Please contact us.",
+        )
+        return redirect("portal:dashboard")
+    except (ProviderUnavailable, ProviderOutcomeUnknown):
+        messages.error(request, "Stripe did not answer. Please try again in a moment.")
+        return redirect("portal:dashboard")
+    except ProviderError as exc:
+        logger.warning("portal: Stripe refused the onboarding of payee %s: %s", payee.pk, exc)
+        messages.error(request, "Stripe refused to start the onboarding. Please contact us.")
+        return redirect("portal:dashboard")
+    return HttpResponseRedirect(url)
 
 
 DOCUMENTS_PER_PAGE = 50
@@ -88,6 +235,7 @@ def documents(request: HttpRequest) -> HttpResponse:
         "portal/documents.html",
         {
             "payee": payee,
+            "section": "documents",
             "rows": rows,
             "page": page,
             "kinds": DocumentKind.choices,

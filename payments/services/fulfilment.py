@@ -241,6 +241,9 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
     ):
         Payment.objects.filter(pk=payment.pk).update(settles_order=True)
         transition_order(order=order, to=OrderStatus.PAID, now=now, paid_at=now)
+        from commissions.release import set_release_times  # commissions imports payments: not at the top
+
+        set_release_times(order, now)
         _queue_confirmation(order.pk)
         _queue_invoices(order.pk)
         if credit_part:

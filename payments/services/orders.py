@@ -13,8 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from commissions.models import Payee
-from commissions.rules import split_line_amount
-from commissions.selectors import commission_bps_for, commission_vat_treatment_for
+from commissions.rules import compute_line_commissions, split_commission
+from commissions.selectors import AppliedCommission, CommissionBook, commission_vat_treatment_for
 from core.audit import record_audit
 from core.errors import DomainError, ErrorCode
 from core.models import ApiClient
@@ -151,6 +151,9 @@ def create_order(
         )
         for line in lines
     ]
+    book = CommissionBook(payees=payees.values(), currency=currency, at=now)
+    applied_rules = [book.for_line(payee=payees[line.payee_id], line_kind=line.kind) for line in lines]
+    commissions = _line_commissions(lines=lines, applied=applied_rules)
     try:
         with transaction.atomic():
             order = Order.objects.create(
@@ -175,13 +178,14 @@ def create_order(
                 expires_at=expires_at or now + settings.TOLLGATE_ORDER_TTL,
             )
             rows = []
-            for position, (line, treatment) in enumerate(zip(lines, treatments, strict=True), start=1):
+            for position, (line, treatment, applied, commission) in enumerate(
+                zip(lines, treatments, applied_rules, commissions, strict=True), start=1
+            ):
                 payee = payees[line.payee_id]
                 amount = line.unit_amount_minor * line.quantity
-                commission_bps = commission_bps_for(payee)
                 on_commission = commission_vat[payee.pk]
-                split = split_line_amount(
-                    amount_minor=amount, commission_bps=commission_bps, commission_vat_bps=on_commission.rate_bps
+                split = split_commission(
+                    amount_minor=amount, commission_minor=commission, commission_vat_bps=on_commission.rate_bps
                 )
                 rows.append(
                     OrderLine(
@@ -197,7 +201,8 @@ def create_order(
                         vat_rate_bps=treatment.rate_bps,
                         vat_scheme=treatment.scheme,
                         vat_country=treatment.country_of_taxation,
-                        commission_bps=commission_bps,
+                        commission_bps=applied.commission_bps,
+                        commission_rule=applied.rule,
                         commission_vat_bps=on_commission.rate_bps,
                         commission_vat_scheme=on_commission.scheme,
                         commission_minor=split.commission_minor,
@@ -224,6 +229,23 @@ def create_order(
             ) from exc
         raise
     return order
+
+
+def _line_commissions(*, lines: Sequence[LineInput], applied: Sequence[AppliedCommission]) -> list[int]:
+    """Each line's commission before the VAT cap (`split_commission`). Lines decided by the same rule for
+    the same payee are computed together: a per-order fixed amount is shared between them by amount."""
+    groups: dict[tuple[int, object], list[int]] = {}
+    for index, (line, choice) in enumerate(zip(lines, applied, strict=True)):
+        key = (line.payee_id, choice.rule.pk if choice.rule else ("no rule", choice.terms))
+        groups.setdefault(key, []).append(index)
+    commissions = [0] * len(lines)
+    for indexes in groups.values():
+        amounts = [lines[i].unit_amount_minor * lines[i].quantity for i in indexes]
+        for i, commission in zip(
+            indexes, compute_line_commissions(amounts_minor=amounts, rule=applied[indexes[0]].terms), strict=True
+        ):
+            commissions[i] = commission
+    return commissions
 
 
 def _line_treatment(**facts) -> VatTreatment:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import pytest
 import responses
-from django.contrib.auth.models import Permission
-from django.test import Client
 from django.utils import timezone
 
 from payments.models import WebhookEvent
@@ -17,7 +15,8 @@ from payments.providers.sandbox.models import SandboxEvent
 from payments.services.checkout import start_payment
 from payments.services.orders import LineInput, create_order
 from payments.webhooks.services import process_webhook_event, store_event
-from tests.factories import PayeeFactory, StaffFactory
+from tests.factories import PayeeFactory
+from tests.factories import staff_client as make_staff_client
 from tests.payments.gopay.conftest import fake_gopay  # noqa: F401 - capture / void of GoPay holds
 from tests.payments.stripe.fake import FakeStripe
 
@@ -77,18 +76,7 @@ def make_paid_order(make_order, make_succeeded_event):
 @pytest.fixture
 def staff_client(db):
     """`staff_client("payments.view_order", ...)`: a logged-in staff user with only those permissions."""
-
-    def make(*perms: str) -> Client:
-        user = StaffFactory()
-        for perm in perms:
-            app_label, codename = perm.split(".")
-            user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-        client = Client()
-        client.force_login(user)
-        client.user = user
-        return client
-
-    return make
+    return make_staff_client
 
 
 @pytest.fixture

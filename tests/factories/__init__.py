@@ -62,3 +62,24 @@ class PaymentLinkLineFactory(factory.django.DjangoModelFactory):
 
 def now():
     return timezone.now()
+
+
+def staff_with(*perms: str):
+    """A staff user holding only `perms` ("app_label.codename"), read fresh (no cached permissions)."""
+    from django.contrib.auth.models import Permission
+
+    user = StaffFactory()
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return type(user).objects.get(pk=user.pk)
+
+
+def staff_client(*perms: str):
+    """A test client logged in as a staff user holding only `perms`; the user is `client.user`."""
+    from django.test import Client
+
+    client = Client()
+    client.user = staff_with(*perms)
+    client.force_login(client.user)
+    return client

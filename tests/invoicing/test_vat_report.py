@@ -9,7 +9,6 @@ import io
 from datetime import date, datetime
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 
 from invoicing.models import DocumentKind, Invoice
@@ -19,7 +18,8 @@ from invoicing.services.issuing import issue_order_invoices, issue_refund_credit
 from payments.models import Order
 from refunds.models import RefundStatus
 from refunds.services import execute_refund, request_refund
-from tests.factories import PayeeFactory, StaffFactory
+from tests.factories import PayeeFactory
+from tests.factories import staff_client as staff
 from tests.invoicing.helpers import line, pay
 
 pytestmark = pytest.mark.django_db
@@ -61,17 +61,6 @@ def credit_note(order: Order, *, amount: int, now: datetime) -> Invoice:
     assert refund.status == RefundStatus.SUCCEEDED
     (document,) = issue_refund_credit_notes(refund_id=refund.pk, now=now)
     return document
-
-
-def staff(*perms: str) -> Client:
-    user = StaffFactory()
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client = Client()
-    client.force_login(user)
-    client.user = user
-    return client
 
 
 @pytest.fixture

@@ -2,31 +2,18 @@
 recurrence; retry or abandon a charge), each only for staff holding its permission."""
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
-from django.test import Client
 from django.utils import timezone
 
 from core.models import AuditEntry
 from recurring.models import ChargeStatus, RecurrenceStatus, RecurringCharge
 from recurring.services import charge_recurrence
-from tests.factories import StaffFactory
+from tests.factories import staff_client as staff
 from tests.recurring.helpers import CREATE_RECURRENCE, VOID_RECURRENCE, set_up_recurrence
 
 pytestmark = pytest.mark.django_db
 RECURRENCES = "/admin/recurring/recurrence/"
 CHARGES = "/admin/recurring/recurringcharge/"
-
-
-def staff(*perms: str) -> Client:
-    user = StaffFactory()
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client = Client()
-    client.force_login(user)
-    client.user = user
-    return client
 
 
 def post_action(client, url, action, *pks):

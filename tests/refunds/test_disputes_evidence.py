@@ -6,14 +6,13 @@ import io
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 from pypdf import PdfReader
 
 from payments.models import LineKind
 from refunds.evidence import build_evidence_pack
-from tests.factories import StaffFactory
+from tests.factories import staff_client as staff
 from tests.refunds.disputes_helpers import one_line, open_dispute, paid_sandbox_order
 
 pytestmark = pytest.mark.django_db
@@ -77,16 +76,6 @@ def test_the_pack_holds_the_dispute_order_lines_amounts_due_date_and_page_number
     invoice = dispute.order.invoices.get()
     assert invoice.number in text
     assert "Invoices and credit notes issued to the buyer" in text
-
-
-def staff(*perms: str) -> Client:
-    user = StaffFactory()
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def url(dispute) -> str:

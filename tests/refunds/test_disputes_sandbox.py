@@ -7,8 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
-from django.test import Client
 from django.utils import timezone
 
 from ledger import accounts
@@ -17,23 +15,13 @@ from payments.providers.registry import get_provider
 from payments.providers.sandbox import gateway
 from payments.providers.sandbox.models import SandboxDispute, SandboxEvent
 from refunds.models import Dispute, DisputeStatus
-from tests.factories import StaffFactory
+from tests.factories import staff_client as staff
 from tests.refunds.disputes_helpers import assert_ledger_ok, balance, one_line, open_dispute, paid_sandbox_order
 
 pytestmark = pytest.mark.django_db
 
 PAYMENTS_URL = "/admin/payments/payment/"
 DISPUTES_URL = "/admin/refunds/dispute/"
-
-
-def staff(*perms: str) -> Client:
-    user = StaffFactory()
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def run_action(client, url: str, action: str, pks) -> object:

@@ -5,7 +5,6 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.test import Client
 
@@ -13,21 +12,10 @@ from core.models import AuditEntry
 from ledger.selectors import check_ledger
 from payments.models import OrderStatus
 from refunds.models import Refund, RefundStatus
-from tests.factories import StaffFactory
+from tests.factories import staff_client
 from tests.refunds.policy_helpers import make_policy, paid_order
 
 pytestmark = pytest.mark.django_db
-
-
-def staff_client(*perms):
-    user = StaffFactory()
-    for perm in perms:
-        app_label, codename = perm.split(".")
-        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
-    client = Client()
-    client.force_login(user)
-    client.user = user
-    return client
 
 
 def test_admin_refund_page_shows_the_quote_and_refunds(payee, django_capture_on_commit_callbacks):
