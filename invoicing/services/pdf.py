@@ -17,21 +17,18 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.dateformat import format as format_date
 
+from core.admin_tools import money as display_money
 from invoicing.amounts import vat_in_gross
 from invoicing.models import DocumentKind, Invoice, InvoicePdf
 from invoicing.vat import VatScheme
-from ledger.money import CurrencyError, format_money
 
 SCHEME_LABELS = dict(VatScheme.choices)
 DATE_FORMAT = "j F Y"
 
 
 def money(amount_minor: int, currency: str, *, negate: bool = False) -> str:
-    value = -amount_minor if negate else amount_minor
-    try:
-        return format_money(value, currency)
-    except CurrencyError:
-        return f"{value} {currency}"
+    """The project's money display (`core.admin_tools.money`), negated for what a credit note takes back."""
+    return display_money(-amount_minor if negate else amount_minor, currency)
 
 
 def rate_label(rate_bps: int) -> str:
