@@ -366,4 +366,4 @@ class PayeeAdmin(PayeeHoldActionsMixin, AuditedAdminMixin, NoDeleteMixin, SafeHi
 
 
 # Registered in their own modules: payouts, runs and SEPA files; commission rules.
-from commissions import admin_payouts, admin_rules  # noqa: E402, F401
+from commissions import admin_payouts, admin_rules, admin_statements  # noqa: E402, F401

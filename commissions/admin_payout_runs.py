@@ -1,7 +1,8 @@
 """Payout runs and SEPA files in the back office. Runs: "Start a payout run…" (`commissions.start_payout_run`),
 approve / reject (`commissions.approve_payout_run`; the services refuse the user who started the run), retry
 the unfinished payouts of a run. SEPA files: download (`commissions.download_sepa_file`, audited), mark sent,
-mark confirmed. Every check is in `commissions.payouts`; this module only calls it and reports."""
+mark confirmed, or import the bank's status report (pain.002) instead. Every check is in `commissions.payouts`;
+this module only calls it and reports."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 
 from commissions.models import PayoutRun, SepaFile
 from commissions.models.payees import PayoutSchedule
-from commissions.payouts import runs, sepa
+from commissions.payouts import bank_status, runs, sepa
 from core.admin_tools import (
     EMPTY,
     ReadOnlyAdminMixin,
@@ -31,6 +32,7 @@ from core.audit import AuditEntry, record_audit
 from core.errors import DomainError
 
 FORM_TEMPLATE = "admin/commissions/payout_run_form.html"
+STATUS_REPORT_TEMPLATE = "admin/commissions/sepafile_status_report.html"
 
 
 class StartRunForm(forms.Form):
@@ -207,6 +209,23 @@ def download_url(sepa_file: SepaFile) -> str:
     return reverse("admin:commissions_sepafile_download", args=[sepa_file.pk])
 
 
+def status_report_url(sepa_file: SepaFile) -> str:
+    return reverse("admin:commissions_sepafile_status_report", args=[sepa_file.pk])
+
+
+class StatusReportForm(forms.Form):
+    report = forms.FileField(
+        label="Status report",
+        help_text="The bank's payment status report for this file (pain.002.001.03 XML, at most 5 MB).",
+    )
+
+    def clean_report(self):
+        upload = self.cleaned_data["report"]
+        if upload.size > bank_status.MAX_REPORT_BYTES:
+            raise forms.ValidationError("The file is larger than 5 MB; a bank status report is much smaller.")
+        return upload
+
+
 @admin.register(SepaFile)
 class SepaFileAdmin(ReadOnlyAdminMixin, SafeHistoryAdmin):
     list_display = [
@@ -219,12 +238,14 @@ class SepaFileAdmin(ReadOnlyAdminMixin, SafeHistoryAdmin):
         "sent_at",
         "confirmed_at",
         "download",
+        "bank_report",
     ]
     list_filter = ["status", "currency"]
     list_select_related = ["run"]
     search_fields = ["message_id", "sha256"]
     ordering = ["-created_at", "-pk"]
     actions = ["mark_sent", "mark_confirmed"]
+    change_form_template = "admin/commissions/sepafile_change_form.html"
     fields = [
         "message_id",
         "run_link",
@@ -250,8 +271,16 @@ class SepaFileAdmin(ReadOnlyAdminMixin, SafeHistoryAdmin):
     def download(self, obj):
         return format_html('<a href="{}">pain.001 XML</a>', download_url(obj))
 
+    @admin.display(description="bank report")
+    def bank_report(self, obj):
+        return format_html('<a href="{}">import pain.002…</a>', status_report_url(obj))
+
     def has_download_sepa_file_permission(self, request) -> bool:
         return request.user.has_perm("commissions.download_sepa_file")
+
+    def get_list_display(self, request):
+        shown = super().get_list_display(request)
+        return shown if self.has_download_sepa_file_permission(request) else [f for f in shown if f != "bank_report"]
 
     def _each(self, request, queryset, verb: str, call) -> None:
         now = timezone.now()
@@ -280,6 +309,11 @@ class SepaFileAdmin(ReadOnlyAdminMixin, SafeHistoryAdmin):
                 self.admin_site.admin_view(self.download_view),
                 name="commissions_sepafile_download",
             ),
+            path(
+                "<int:file_id>/status-report/",
+                self.admin_site.admin_view(self.status_report_view),
+                name="commissions_sepafile_status_report",
+            ),
             *super().get_urls(),
         ]
 
@@ -292,3 +326,41 @@ class SepaFileAdmin(ReadOnlyAdminMixin, SafeHistoryAdmin):
         response["Content-Disposition"] = f'attachment; filename="{sepa_file.message_id}.xml"'
         response["X-Content-SHA256"] = sepa_file.sha256
         return response
+
+    def status_report_view(self, request, file_id: int):
+        """Import the bank's pain.002 for this file; every refusal comes back as a form error."""
+        if not self.has_download_sepa_file_permission(request):
+            raise PermissionDenied
+        sepa_file = get_object_or_404(SepaFile, pk=file_id)
+        form = StatusReportForm(request.POST, request.FILES) if request.method == "POST" else StatusReportForm()
+        if form.is_valid():
+            try:
+                result = bank_status.import_status_report(
+                    file_id=sepa_file.pk,
+                    content=form.cleaned_data["report"].read(),
+                    actor=request.user,
+                    now=timezone.now(),
+                )
+            except DomainError as exc:
+                form.add_error("report", f"Nothing was changed. {exc.message}")
+            else:
+                level = messages.SUCCESS if result.changed else messages.INFO
+                self.message_user(request, result.summary, level)
+                return HttpResponseRedirect(reverse("admin:commissions_sepafile_change", args=[sepa_file.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "form": form,
+            "sepa_file": sepa_file,
+            "cancel_url": reverse("admin:commissions_sepafile_change", args=[sepa_file.pk]),
+            "title": f"Import the bank's status report for {sepa_file.message_id}",
+        }
+        return TemplateResponse(request, STATUS_REPORT_TEMPLATE, context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = dict(extra_context or {})
+        if self.has_download_sepa_file_permission(request) and str(object_id).isdigit():
+            extra_context["status_report_url"] = reverse(
+                "admin:commissions_sepafile_status_report", args=[int(object_id)]
+            )
+        return super().change_view(request, object_id, form_url, extra_context)

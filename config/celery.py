@@ -18,6 +18,7 @@ app.conf.task_routes = {
     "payments.tasks.resend_stuck_webhook_events": {"queue": "webhooks"},
     "payments.tasks.retry_failed_webhook_events": {"queue": "webhooks"},
     "invoicing.tasks.*": {"queue": "documents"},
+    "commissions.statements.tasks.*": {"queue": "documents"},
     "commissions.tasks.execute_payout": {"queue": "payouts"},
     "*": {"queue": "default"},
 }
@@ -47,6 +48,14 @@ app.conf.beat_schedule = {
     "scheduled-payout-runs": {
         "task": "commissions.tasks.start_scheduled_payout_runs",
         "schedule": crontab(hour=6, minute=0),
+    },
+    "monthly-payee-statements": {
+        "task": "commissions.statements.tasks.issue_monthly_statements",
+        "schedule": crontab(day_of_month=1, hour=4, minute=0),
+    },
+    "issue-missing-payout-statements": {
+        "task": "commissions.statements.tasks.issue_missing_payout_statements",
+        "schedule": timedelta(hours=1),
     },
     "monthly-commission-invoices": {
         "task": "invoicing.tasks.issue_monthly_commission_invoices",

@@ -3,7 +3,7 @@
 from commissions.models.payees import DisputeBearer, Payee, PayoutMethod, PayoutSchedule
 from commissions.models.payouts import ConnectedAccountPayout, Payout, PayoutRun, SepaFile
 from commissions.models.rules import CommissionRule
-from commissions.models.statements import PayoutStatement
+from commissions.models.statements import PayoutStatement, StatementDelivery
 
 __all__ = [
     "CommissionRule",
@@ -16,4 +16,5 @@ __all__ = [
     "PayoutSchedule",
     "PayoutStatement",
     "SepaFile",
+    "StatementDelivery",
 ]

@@ -40,6 +40,7 @@ class PayoutStatement(AppendOnlyModel):
 
     class Meta:
         ordering = ["-period_end", "-pk"]
+        permissions = [("resend_statement", "Can e-mail a payee statement again")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(
@@ -60,4 +61,33 @@ class PayoutStatement(AppendOnlyModel):
         ]
 
     def __str__(self) -> str:
-        return f"Statement {self.payee_id} {self.currency} {self.period_start:%Y-%m-%d}–{self.period_end:%Y-%m-%d}"
+        return f"Statement {self.reference}"
+
+    @property
+    def reference(self) -> str:
+        """`P0007-2026-10-EUR` (a month) or `P0007-PO123` (a payout): the payee, then what it covers."""
+        if self.kind == self.Kind.PAYOUT:
+            return f"P{self.payee_id:04d}-PO{self.payout_id}"
+        return f"P{self.payee_id:04d}-{self.period_start:%Y-%m}-{self.currency}"
+
+    @property
+    def title(self) -> str:
+        if self.kind == self.Kind.PAYOUT:
+            return "Payout statement"
+        return "Monthly statement"
+
+
+class StatementDelivery(AppendOnlyModel):
+    """Each time a statement was e-mailed to the payee (the first send and every staff re-send)."""
+
+    statement = models.ForeignKey(PayoutStatement, on_delete=models.PROTECT, related_name="deliveries")
+    to = models.EmailField()
+    sent_at = models.DateTimeField()
+    actor_label = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["statement", "sent_at"]
+        verbose_name_plural = "statement deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.statement_id} → {self.to} at {self.sent_at:%Y-%m-%d %H:%M}"

@@ -111,8 +111,16 @@ def confirm_payout(*, payout_id: int, provider_ref: str, now: datetime) -> Payou
             metadata={"payout": payout.pk},
         )
         Payout.objects.filter(pk=payout.pk).update(status=Payout.Status.PAID, provider_ref=provider_ref, paid_at=now)
+        queue_payout_statement(payout.pk)
     payout.refresh_from_db()
     return payout
+
+
+def queue_payout_statement(payout_id: int) -> None:
+    """The payout's money has left: its statement is issued and e-mailed once this commits."""
+    from commissions.statements.tasks import issue_payout_statement
+
+    transaction.on_commit(lambda: issue_payout_statement.delay(payout_id=payout_id), robust=True)
 
 
 def fail_payout(*, payout_id: int, message: str, now: datetime) -> Payout:

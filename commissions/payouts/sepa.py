@@ -18,7 +18,7 @@ from sepaxml import SepaTransfer
 
 from commissions.models import Payout, PayoutRun, SepaFile
 from commissions.models.payees import PayoutMethod
-from commissions.payouts.core import fail_payout
+from commissions.payouts.core import fail_payout, queue_payout_statement
 from commissions.payouts.runs import bank_details_problem, complete_run_if_done
 from core.audit import record_audit
 from core.errors import DomainError
@@ -138,6 +138,8 @@ def mark_sent(*, file_id: int, actor, now: datetime) -> SepaFile:
         sepa_file.status, sepa_file.sent_at = SepaFile.Status.SENT, now
         sepa_file.save(update_fields=["status", "sent_at"])
         record_audit(action="sepa_file.sent", actor=actor, obj=sepa_file, now=now)
+        for payout_id in sepa_file.payouts.filter(status=Payout.Status.PROCESSING).values_list("pk", flat=True):
+            queue_payout_statement(payout_id)
     return sepa_file
 
 

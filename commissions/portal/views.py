@@ -23,6 +23,7 @@ from commissions.models import Payee, PayoutMethod, PayoutStatement
 from commissions.portal import selectors
 from commissions.portal.chart import build_chart
 from commissions.services import start_stripe_onboarding
+from commissions.statements.pdf import statement_pdf_response
 from invoicing.models import DocumentKind, Invoice
 from invoicing.services.pdf import money
 from invoicing.views import pdf_response
@@ -152,17 +153,12 @@ def payouts(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def statement_pdf(request: HttpRequest, statement_id: int) -> HttpResponse:
-    """A statement's stored PDF, only the payee's own and only once it has one."""
+    """A statement's PDF, only the payee's own (another payee's id is a 404)."""
     payee = _payee_for(request)
     statement = PayoutStatement.objects.filter(pk=statement_id, payee=payee).first()
-    if statement is None or not statement.pdf:
+    if statement is None:
         raise Http404("No such statement.")
-    response = HttpResponse(bytes(statement.pdf), content_type="application/pdf")
-    filename = f"statement-{statement.currency}-{statement.period_end:%Y-%m-%d}-{statement.pk}.pdf"
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "private, no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return statement_pdf_response(statement)
 
 
 @require_POST

@@ -68,6 +68,19 @@ def capture_postings(*, order: Order, provider: str, store_credit_minor: int = 0
     return postings
 
 
+def capture_payee_breakdown(order: Order) -> dict[str, dict[str, int]]:
+    """What each payee's pending credit in the capture is made of (sales − commission − VAT on it = the
+    share), kept in the transaction's metadata: the payee accounts only see the share, and the payee's
+    statement shows the sale and the commission taken from it (commissions.statements)."""
+    parts: dict[str, dict[str, int]] = {}
+    for line in order.lines.all():
+        row = parts.setdefault(str(line.payee_id), {"sales": 0, "commission": 0, "commission_vat": 0})
+        row["sales"] += line.amount_minor
+        row["commission"] += line.commission_minor
+        row["commission_vat"] += line.commission_vat_minor
+    return parts
+
+
 def apply_payment_state(*, payment_id: int, state: ProviderPaymentState, now: datetime, source: str) -> bool:
     """Apply what the provider says about a payment. Returns True if anything changed."""
     order_id = Payment.objects.filter(pk=payment_id).values_list("order_id", flat=True).first()
@@ -259,7 +272,12 @@ def _apply_success(*, order: Order, payment: Payment, state: ProviderPaymentStat
             occurred_at=now,
             memo=f"Order {order.token} paid via {payment.provider}"
             + (f" and store credit ({Money(credit_part, order.currency)})" if credit_part else ""),
-            metadata={"order": str(order.token), "payment": payment.pk, "store_credit_minor": credit_part},
+            metadata={
+                "order": str(order.token),
+                "payment": payment.pk,
+                "store_credit_minor": credit_part,
+                "payees": capture_payee_breakdown(order),
+            },
         )
         if partial:
             from refunds.services import record_uncaptured_release

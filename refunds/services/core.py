@@ -302,6 +302,32 @@ def refund_postings(refund: Refund) -> list[Posting]:
     return postings
 
 
+def refund_payee_breakdown(refund: Refund) -> dict[str, dict[str, int]]:
+    """What each payee's debit in the refund is made of, in the statement's terms, kept in the transaction's
+    metadata (commissions.statements): the payee gives back its share of the refunded lines less the fee it
+    keeps. With the commission returned the payee's statement shows the sale refunded (less the fee) and the
+    commission and VAT on it taken off again; with the commission kept by the platform (the buyer bears it) the
+    refund line is the payee's share only and the commission stays charged, as on the commission invoice.
+    An uncaptured rest (authorization released) undoes sales rather than refunding them."""
+    if refund.is_overpayment:
+        return {}
+    from refunds.models import FeeTo
+
+    figure = "sales" if refund.reason == RefundReason.AUTHORIZATION_RELEASED else "refunds"
+    sign = -1 if figure == "sales" else 1
+    parts: dict[str, dict[str, int]] = {}
+    for row in refund.lines.select_related("order_line"):
+        part = parts.setdefault(str(row.order_line.payee_id), {figure: 0, "commission": 0, "commission_vat": 0})
+        kept = row.fee_minor if refund.fee_to == FeeTo.PAYEE else 0
+        if refund.commission_returned:
+            part[figure] += sign * (row.amount_minor - kept)
+            part["commission"] -= row.commission_minor
+            part["commission_vat"] -= row.commission_vat_minor
+        else:
+            part[figure] += sign * (row.payee_share_minor - kept)
+    return parts
+
+
 def _queue_credit_notes(refund_id: int) -> None:
     from invoicing.tasks import issue_refund_documents
 
@@ -323,7 +349,12 @@ def complete_refund(*, refund_id: int, provider_ref: str, now: datetime) -> Refu
             entries=refund_postings(refund),
             occurred_at=now,
             memo=f"{'Uncaptured rest' if released else 'Refund'} {refund.pk} of order {order.token}",
-            metadata={"order": str(order.token), "payment": payment.pk, "refund": refund.pk},
+            metadata={
+                "order": str(order.token),
+                "payment": payment.pk,
+                "refund": refund.pk,
+                "payees": refund_payee_breakdown(refund),
+            },
         )
         Refund.objects.filter(pk=refund.pk).update(
             status=RefundStatus.SUCCEEDED, succeeded_at=now, provider_ref=provider_ref or refund.provider_ref
