@@ -4,10 +4,14 @@ Creates and migrates its own throwaway database, then N payees (default 10,000) 
 (verified bank details), each given a random `available` balance through the ledger (some zero, some below
 their minimum, some held: those are skipped, as the run must). Timed: `start_run` (one payout per eligible
 payee, each under its payee row lock, posted to the ledger) and the second user's `approve_run`, which
-generates the run's pain.001 file. At the end the ledger check must pass, the file's control sum must equal the
-run's total and no payee's available balance may be negative.
+generates the run's pain.001 file. Then finance marks the file sent, which issues every payout's statement
+(from the ledger; the PDFs are left to the documents workers: `--statement-pdfs` renders a sample of them to
+time that part). At the end the ledger check must pass, the file's control sum must equal the run's total, no
+payee's available balance may be negative and every payout must have a statement whose closing balance is
+the payee's balance.
 
-    .venv/bin/python bench/payouts.py [--payees 10000] [--seed 1] [--postgres URL] [--keep-db]
+    .venv/bin/python bench/payouts.py [--payees 10000] [--seed 1] [--statement-pdfs 20] [--postgres URL]
+        [--keep-db]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--payees", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="PostgreSQL server URL (no database name)")
+    parser.add_argument("--statement-pdfs", type=int, default=20, help="statements to render as PDFs (timed)")
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args(argv)
     if args.payees < 1:
@@ -102,7 +107,9 @@ def seed(args: argparse.Namespace) -> dict[str, int]:
 
 
 def run(args: argparse.Namespace, db_url: str) -> int:
-    env = base_env(db_url)
+    # Statements are issued without their PDFs here (a download or the documents worker renders them); a sample
+    # is rendered below to time that part separately.
+    env = base_env(db_url, TOLLGATE_RENDER_DOCUMENTS="0")
     migrate_seconds = migrate(env)
     setup_django(env)
 
@@ -110,10 +117,12 @@ def run(args: argparse.Namespace, db_url: str) -> int:
     from django.db import connections
     from django.utils import timezone
 
-    from commissions.models import PayoutRun, SepaFile
+    from commissions.models import PayoutRun, PayoutStatement, SepaFile
     from commissions.payouts.runs import approve_run, start_run
+    from commissions.payouts.sepa import mark_sent
+    from commissions.statements.pdf import render_statement_pdf
     from ledger.models import Account
-    from ledger.selectors import check_ledger
+    from ledger.selectors import check_ledger, payee_balances
 
     try:
         print("seeding payees and balances", flush=True)
@@ -136,6 +145,19 @@ def run(args: argparse.Namespace, db_url: str) -> int:
         load_after = os.getloadavg()
 
         files = list(SepaFile.objects.filter(run=payout_run))
+        print(f"marking {len(files)} file(s) sent: issuing {payout_run.payout_count} payout statements", flush=True)
+        started = time.perf_counter()
+        for sepa_file in files:
+            mark_sent(file_id=sepa_file.pk, actor=checker, now=timezone.now())  # statements issued on commit
+        statement_seconds = time.perf_counter() - started
+        statements = PayoutStatement.objects.filter(payout__run=payout_run).select_related("payout")
+        statement_count = statements.count()
+        rng = random.Random(args.seed)
+        sample = rng.sample(list(statements.order_by("pk")), min(args.statement_pdfs, statement_count))
+        wrong_closing = sum(1 for st in sample if st.closing_minor != sum(b.total for b in payee_balances(st.payee_id)))
+        started = time.perf_counter()
+        pdf_bytes = sum(len(render_statement_pdf(st)) for st in sample)
+        pdf_seconds = time.perf_counter() - started
         file_total = sum(f.total_minor for f in files)
         file_count = sum(f.transaction_count for f in files)
         negative = sum(
@@ -149,7 +171,15 @@ def run(args: argparse.Namespace, db_url: str) -> int:
 
     payouts = payout_run.payout_count
     total = payout_run.totals.get("EUR", 0)
-    ok = report.ok and payouts == counts["eligible"] and file_total == total and file_count == payouts and negative == 0
+    ok = (
+        report.ok
+        and payouts == counts["eligible"]
+        and file_total == total
+        and file_count == payouts
+        and negative == 0
+        and statement_count == payouts
+        and wrong_closing == 0
+    )
     print_table(
         "Parameters",
         ["parameter", "value"],
@@ -173,6 +203,15 @@ def run(args: argparse.Namespace, db_url: str) -> int:
             ["approve_run + pain.001 (s)", f"{approve_seconds:.2f}"],
             ["pain.001 transactions / control sum", f"{file_count} / {file_total / 100:,.2f}"],
             ["payees with negative available", negative],
+            ["mark sent + payout statements (s)", f"{statement_seconds:.2f}"],
+            ["statements issued / per s", f"{statement_count} / {statement_count / statement_seconds:.0f}"],
+            ["sample closing != payee balance", f"{wrong_closing} of {len(sample)}"],
+            [
+                "statement PDFs rendered (s, per s, avg kB)",
+                f"{pdf_seconds:.2f}, {len(sample) / pdf_seconds:.1f}, {pdf_bytes / max(1, len(sample)) / 1024:.0f}"
+                if sample
+                else "-",
+            ],
             ["ledger check", "PASS" if report.ok else "FAIL"],
         ],
     )
@@ -180,7 +219,8 @@ def run(args: argparse.Namespace, db_url: str) -> int:
     print(
         f"\npayouts: {payouts} payouts over {counts['payees']} payees in {total_seconds:.2f} s "
         f"({payouts / total_seconds:.0f} payouts/s; start {start_seconds:.2f} s, approve + pain.001 "
-        f"{approve_seconds:.2f} s) — {'PASS' if ok else 'FAIL'}"
+        f"{approve_seconds:.2f} s); {statement_count} statements in {statement_seconds:.2f} s "
+        f"({statement_count / statement_seconds:.0f}/s) — {'PASS' if ok else 'FAIL'}"
     )
     return 0 if ok else 1
 

@@ -16,8 +16,8 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from core.admin_tools import money
 from core.models import AuditEntry
-from ledger.money import CurrencyError, format_money
 from refunds.models import Dispute
 
 # Order metadata keys shown as delivery / check-in evidence.
@@ -30,15 +30,6 @@ SKIPPED_ACTIONS = {"dispute.evidence_pack"}
 class Row:
     label: str
     value: str
-
-
-def _money(amount_minor: int | None, currency: str) -> str:
-    if amount_minor is None:
-        return "–"
-    try:
-        return format_money(int(amount_minor), currency)
-    except (CurrencyError, ValueError):
-        return f"{amount_minor} {currency}"
 
 
 def _when(value: datetime | None) -> str:
@@ -85,7 +76,7 @@ def _communication(dispute: Dispute, refunds) -> list[dict]:
                 "at": entry.created_at,
                 "what": what,
                 "who": entry.actor_label,
-                "amount": _money(entry.amount_minor, entry.currency) if entry.amount_minor is not None else "",
+                "amount": money(entry.amount_minor, entry.currency) if entry.amount_minor is not None else "",
             }
         )
     entries.sort(key=lambda item: item["at"])
@@ -111,7 +102,7 @@ def evidence_context(*, dispute: Dispute) -> dict:
             Row("Provider", payment.provider),
             Row("Reason", dispute.reason or "–"),
             Row("Status", dispute.get_status_display()),
-            Row("Disputed amount", _money(dispute.amount_minor, dispute.currency)),
+            Row("Disputed amount", money(dispute.amount_minor, dispute.currency)),
             Row("Opened", _when(dispute.opened_at)),
             Row("Evidence due by", _when(dispute.evidence_due_by)),
         ],
@@ -133,26 +124,26 @@ def evidence_context(*, dispute: Dispute) -> dict:
                 "payee": line.payee.name,
                 "kind": line.get_kind_display(),
                 "quantity": line.quantity,
-                "unit": _money(line.unit_amount_minor, currency),
-                "amount": _money(line.amount_minor, currency),
+                "unit": money(line.unit_amount_minor, currency),
+                "amount": money(line.amount_minor, currency),
             }
             for index, line in enumerate(lines, start=1)
         ],
-        "total": _money(order.total_minor, currency),
+        "total": money(order.total_minor, currency),
         "payment_rows": [
             Row("Provider", payment.provider),
             Row("Checkout reference", payment.provider_ref or "–"),
             Row("Payment reference", payment.provider_payment_ref or "–"),
             Row("Charge reference", payment.provider_charge_ref or "–"),
-            Row("Captured", _money(payment.captured_minor, payment.currency)),
-            Row("Refunded", _money(payment.refunded_minor, payment.currency)),
+            Row("Captured", money(payment.captured_minor, payment.currency)),
+            Row("Refunded", money(payment.refunded_minor, payment.currency)),
             Row("Succeeded at", _when(payment.succeeded_at)),
         ],
         "refunds": [
             {
                 "id": refund.pk,
                 "created": _when(refund.created_at),
-                "amount": _money(refund.amount_minor, refund.currency),
+                "amount": money(refund.amount_minor, refund.currency),
                 "reason": refund.get_reason_display(),
                 "status": refund.get_status_display(),
                 "succeeded": _when(refund.succeeded_at),
@@ -165,7 +156,7 @@ def evidence_context(*, dispute: Dispute) -> dict:
                 "kind": document.title,
                 "issued": _when(document.issued_at),
                 "issuer": document.issuer_name,
-                "amount": _money(document.sign * document.gross_minor, document.currency),
+                "amount": money(document.sign * document.gross_minor, document.currency),
                 "sha256": document.pdf.sha256 if hasattr(document, "pdf") else "",
             }
             for document in order.invoices.order_by("issued_at", "pk")

@@ -55,7 +55,7 @@ def statement_context(statement: PayoutStatement, *, figures: StatementFigures |
             "label": item.label,
             "memo": item.memo,
             "parts": ", ".join(
-                f"{LABELS[name].lower()} {money(SIGN[name] * amount, currency)}"
+                f"{LABELS[name]} {money(SIGN[name] * amount, currency)}"
                 for name, amount in item.figures.items()
                 if len(item.figures) > 1
             ),

@@ -36,6 +36,7 @@ from payments.demo.catalog import (
     LinkSpec,
     PayeeSpec,
 )
+from payments.demo.payouts import pay_out_demo_payees
 from payments.demo.relay import Relay
 from payments.demo.results import DemoDataError, DemoResult, Login
 from payments.models import Order, Payment, PaymentLink, PaymentLinkLine
@@ -88,6 +89,7 @@ class Loader:
         self.say(f"Orders ({len(ORDERS)}), paid and refunded through the sandbox gateway and the webhook inbox")
         self._orders()
         self.relay.assert_nothing_left_over()
+        pay_out_demo_payees(payees=self.payees, admin=self.admin, now=self.now, say=self.say)
         return DemoResult(already_loaded=False, admin=admin, portal_logins=logins, api_key=api_key)
 
     def _admin(self) -> Login:

@@ -199,6 +199,17 @@ def test_a_pending_transfer_leaves_the_file_sent_until_a_later_report(sepa_file,
     assert_money_conserved(sepa_file)
 
 
+def test_technically_accepted_only_is_not_a_confirmation(sepa_file, finance):
+    """ACTC says the file passed the bank's checks, not that a transfer was made: nothing is paid on it."""
+    result = do_import(sepa_file, pain002(sepa_file.message_id, group="ACTC"), finance)
+
+    sepa_file.refresh_from_db()
+    assert sepa_file.status == SepaFile.Status.SENT
+    assert (result.accepted, result.pending, result.confirmed) == (0, 3, False)
+    assert {p.status for p in payouts(sepa_file)} == {Payout.Status.PROCESSING}
+    assert bank_paid() == 0
+
+
 def test_a_whole_file_rejection_returns_every_payout(sepa_file, finance):
     report = pain002(sepa_file.message_id, group="RJCT", group_reason=("AG01", "Transaction forbidden"))
 

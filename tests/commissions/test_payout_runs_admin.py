@@ -4,13 +4,13 @@ file downloaded only with `commissions.download_sepa_file` (audited), then marke
 payouts listed with their run, method and bank columns."""
 
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from commissions.models import Payout, PayoutRun, SepaFile
 from core.audit import AuditEntry
 from ledger.selectors import check_ledger
-from tests.commissions.payout_helpers import available, fund, sepa_payee, staff, stripe_payee
+from tests.commissions.payout_helpers import available, fund, sepa_payee, stripe_payee
+from tests.factories import staff_client as make_staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -21,14 +21,7 @@ START = reverse("admin:commissions_payoutrun_start")
 @pytest.fixture
 def staff_client(db):
     """`staff_client("app.codename", ...)`: a logged-in staff user holding only those permissions."""
-
-    def make(*perms: str) -> Client:
-        client = Client()
-        client.user = staff(*perms)
-        client.force_login(client.user)
-        return client
-
-    return make
+    return make_staff_client
 
 
 @pytest.fixture
