@@ -13,6 +13,7 @@ import time_machine
 from django.core import mail
 from django.utils import timezone
 
+from commissions.statements.figures import statement_figures
 from core.errors import DomainError
 from core.models import AuditEntry
 from ledger import accounts
@@ -257,6 +258,19 @@ def test_partial_capture_releases_the_rest_from_every_party(authorized, fake_gop
         "refund": 0,
     }
     assert LedgerTransaction.objects.filter(idempotency_key=f"authorization-release:payment:{payment.pk}").exists()
+    # The payee's statement: the uncaptured rest undoes sales (it was never sold), not a refund.
+    stated = statement_figures(
+        payee_id=line.payee_id,
+        currency=order.currency,
+        start=timezone.now() - timedelta(days=1),
+        end=timezone.now() + timedelta(days=1),
+    ).figures
+    assert (stated["sales"], stated["refunds"], stated["commission"], stated["commission_vat"]) == (
+        captured,
+        0,
+        10000,
+        2100,
+    )
     [confirmation] = mail.outbox
     assert "Paid CZK" in confirmation.body
     assert "1,000.00" in confirmation.body
