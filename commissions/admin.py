@@ -12,6 +12,7 @@ from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumValidationError
 
+from commissions.admin_adjustments import PayeeAdjustmentMixin
 from commissions.admin_holds import PayeeHoldActionsMixin
 from commissions.models import Payee, PayoutMethod
 from commissions.services import start_stripe_onboarding
@@ -155,7 +156,7 @@ class PayeeForm(forms.ModelForm):
 
 
 @admin.register(Payee)
-class PayeeAdmin(PayeeHoldActionsMixin, AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
+class PayeeAdmin(PayeeAdjustmentMixin, PayeeHoldActionsMixin, AuditedAdminMixin, NoDeleteMixin, SafeHistoryAdmin):
     """Sellers and organizers. Suspend instead of deleting: their lines and ledger accounts refer to them."""
 
     form = PayeeForm

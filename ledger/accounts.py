@@ -62,6 +62,10 @@ PLATFORM_COMMISSION = AccountSpec("platform:commission", AccountKind.INCOME, nam
 PLATFORM_VAT_PAYABLE = AccountSpec("platform:vat_payable", AccountKind.LIABILITY, name="VAT on commission")
 PLATFORM_PROVIDER_FEES = AccountSpec("platform:provider_fees", AccountKind.EXPENSE, name="Provider fees")
 PLATFORM_DISPUTE_LOSSES = AccountSpec("platform:dispute_losses", AccountKind.EXPENSE, name="Dispute losses")
+# Staff adjustments of payee balances: a credit to a payee costs the platform, a debit recovers it.
+PLATFORM_PAYEE_ADJUSTMENTS = AccountSpec(
+    "platform:payee_adjustments", AccountKind.EXPENSE, name="Adjustments of payee balances"
+)
 # Store credit given by staff as a goodwill gesture (the platform pays for it) ...
 PLATFORM_GOODWILL = AccountSpec("platform:goodwill", AccountKind.EXPENSE, name="Goodwill store credit")
 # ... and store credit that expired unspent (the liability released as income).

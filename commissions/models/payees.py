@@ -108,6 +108,7 @@ class Payee(models.Model):
         permissions = [
             ("onboard_payee", "Can start a payee's Stripe onboarding"),
             ("hold_payee", "Can hold or release a payee's funds"),
+            ("adjust_payee_balance", "Can credit or debit a payee's available balance"),
         ]
         constraints = [
             models.CheckConstraint(

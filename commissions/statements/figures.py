@@ -50,6 +50,7 @@ KIND_FIGURE = {
     "dispute_fee": "disputes",
     "payout": "payouts",
     "payout_reversal": "payouts",
+    "payee_adjustment": "adjustments",
 }
 KIND_LABELS = {
     "capture": "Sale",
@@ -59,6 +60,7 @@ KIND_LABELS = {
     "dispute_fee": "Dispute fee",
     "payout": "Payout",
     "payout_reversal": "Payout returned",
+    "payee_adjustment": "Adjustment",
 }
 
 
