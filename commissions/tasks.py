@@ -30,6 +30,10 @@ def start_scheduled_payout_runs(**kwargs) -> list[int]:
     retry_backoff=10,
     retry_backoff_max=3600,
     max_retries=10,
+    # A pool child killed mid-payout (OOM, kill -9): sent again in 5 s like a retry, so max_retries caps the
+    # redeliveries (reject_on_worker_lost alone requeues it forever, celery#6178); then it fails, acked.
+    retry_on_worker_lost=True,
+    default_retry_delay=5,
 )
 def execute_payout(self, *, payout_id: int, **kwargs):
     """Pay one payout of an approved run by its method (safe to run twice: keys come from the payout row)."""

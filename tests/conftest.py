@@ -6,6 +6,7 @@ TOLLGATE_REQUIRE_SERVICES=1 (set by .ci/run), where a missing PostgreSQL is a fa
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import re
@@ -103,75 +104,113 @@ def webhook_relay():
         yield mock
 
 
-@pytest.fixture
-def celery_worker(transactional_db):
-    """A real `celery worker` process on the real broker (Redis), reading and writing the test database.
+class CeleryWorker:
+    """One real `celery worker` process (its own session, so its pool children go with it)."""
 
-    Tasks queued by the test are sent to the broker instead of running eagerly; the fixture yields a
-    `wait_until(predicate, timeout)` helper and stops the worker (SIGTERM, then SIGKILL) afterwards.
-    """
-    from config.celery import app
+    def __init__(self, *, env: dict[str, str] | None, queues: str, concurrency: int):
+        db = connection.settings_dict
+        database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        full_env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "DJANGO_SETTINGS_MODULE": "config.settings.test",
+            "TOLLGATE_TEST_EAGER": "0",
+            "TOLLGATE_RENDER_DOCUMENTS": "1",  # the documents queue renders and e-mails, as in production
+            "LOG_LEVEL": "WARNING",
+            **(env or {}),
+        }
+        root = Path(__file__).resolve().parent.parent
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argv
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-Q",
+                queues,
+                "-c",
+                str(concurrency),
+                "--max-tasks-per-child=20",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+                "-n",
+                f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
+                "--loglevel=WARNING",
+            ],
+            cwd=root,
+            env=full_env,
+            start_new_session=True,
+        )
 
-    broker = os.environ.get("CELERY_BROKER_URL")
-    if not broker:
-        pytest.fail("the worker tests need CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/15)")
-    db = connection.settings_dict
-    database_url = f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "DJANGO_SETTINGS_MODULE": "config.settings.test",
-        "TOLLGATE_TEST_EAGER": "0",
-        "TOLLGATE_RENDER_DOCUMENTS": "1",  # the documents queue renders and e-mails, as in production
-        "LOG_LEVEL": "WARNING",
-    }
-    app.control.purge()
-    was_eager = app.conf.task_always_eager
-    app.conf.task_always_eager = False
-    root = Path(__file__).resolve().parent.parent
-    process = subprocess.Popen(  # noqa: S603 - fixed argv
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "-Q",
-            "webhooks,default,documents",
-            "-c",
-            "2",
-            "--max-tasks-per-child=20",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"test-{os.getpid()}@%h",
-            "--loglevel=WARNING",
-        ],
-        cwd=root,
-        env=env,
-        start_new_session=True,
-    )
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
-    def wait_until(predicate, timeout: float = 30.0, interval: float = 0.1):
+    def wait_until(self, predicate, timeout: float = 30.0, interval: float = 0.1):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"the celery worker exited with {process.returncode}")
+            if self.process.poll() is not None:
+                pytest.fail(f"the celery worker exited with {self.process.returncode}")
             result = predicate()
             if result:
                 return result
             time.sleep(interval)
         pytest.fail(f"condition not met within {timeout} s")
 
+    def kill(self) -> None:
+        """SIGKILL the worker and its pool children at once (a lost machine: nothing is acknowledged)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:
+            with contextlib.suppress(ProcessLookupError):  # its orphaned pool children may still run
+                os.killpg(self.process.pid, signal.SIGKILL)
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@pytest.fixture
+def celery_worker_factory(transactional_db):
+    """Start real workers with options: `start(env=None, queues=..., concurrency=2)` returns a `CeleryWorker`
+    (`.pid`, `.wait_until(predicate, timeout)`, `.kill()`, `.stop()`); every worker started is stopped
+    afterwards. `env` is added to the worker's environment (settings it reads, such as STRIPE_API_BASE)."""
+    from config.celery import app
+
+    if not os.environ.get("CELERY_BROKER_URL"):
+        pytest.fail("the worker tests need CELERY_BROKER_URL (e.g. redis://127.0.0.1:6379/15)")
+    app.control.purge()
+    was_eager = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    workers: list[CeleryWorker] = []
+
+    def start(*, env: dict[str, str] | None = None, queues: str = "webhooks,default,documents", concurrency: int = 2):
+        worker = CeleryWorker(env=env, queues=queues, concurrency=concurrency)
+        workers.append(worker)
+        return worker
+
     try:
-        yield wait_until
+        yield start
     finally:
         app.conf.task_always_eager = was_eager
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        for worker in workers:
+            worker.stop()
+
+
+@pytest.fixture
+def celery_worker(celery_worker_factory):
+    """A real `celery worker` process on the real broker (Redis), reading and writing the test database.
+
+    Tasks queued by the test are sent to the broker instead of running eagerly; the fixture yields a
+    `wait_until(predicate, timeout)` helper and stops the worker (SIGTERM, then SIGKILL) afterwards.
+    """
+    return celery_worker_factory().wait_until

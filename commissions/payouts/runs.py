@@ -257,6 +257,8 @@ def execute_payout(*, payout_id: int, now: datetime) -> Payout:
     if payout.run_id is not None and payout.run.status != PayoutRun.Status.APPROVED:
         return payout  # awaiting approval or rejected: nothing moves
     if payout.status not in OPEN_STATUSES:
+        # Paid (or failed) already: a worker may have died between recording it and completing the run.
+        complete_run_if_done(payout.run_id, now)
         return payout
     if payout.method == PayoutMethod.STRIPE_TRANSFER:
         payout = send_payout(payout_id=payout.pk, now=now)

@@ -346,3 +346,28 @@ def test_killed_after_the_provider_call_before_recording_pays_once_on_retry(fake
     assert (payout.status, payout.provider_ref) == (Payout.Status.PAID, transfer["id"])
     assert len(fake_stripe.posts("/v1/transfers")) == 1
     assert check_ledger().ok
+
+
+def test_killed_after_recording_the_last_payout_the_retry_completes_the_run(fake_stripe, monkeypatch):
+    payout = _approved_payout(stripe_payee())
+    real_complete = runs.complete_run_if_done
+    calls = []
+
+    def dies_first(run_id, now):
+        calls.append(run_id)
+        if len(calls) == 1:
+            raise WorkerKilled
+        return real_complete(run_id, now)
+
+    monkeypatch.setattr(runs, "complete_run_if_done", dies_first)
+    with pytest.raises(WorkerKilled):
+        runs.execute_payout(payout_id=payout.pk, now=timezone.now())
+    payout.refresh_from_db()
+    assert payout.status == Payout.Status.PAID
+    assert payout.run.status == PayoutRun.Status.APPROVED  # paid, the run not completed yet
+
+    runs.execute_payout(payout_id=payout.pk, now=timezone.now())  # the redelivered task
+
+    payout.run.refresh_from_db()
+    assert payout.run.status == PayoutRun.Status.COMPLETED
+    assert len(fake_stripe.of_type("transfer")) == 1
