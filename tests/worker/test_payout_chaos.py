@@ -96,10 +96,14 @@ class Killer(threading.Thread):
         where: dict[str, int],
         seed: int,
         max_per_payout: int = MAX_AIMED_KILLS_PER_PAYOUT,
+        trap_wait: float = 2.0,
     ):
         super().__init__(name="killer", daemon=True)
         self.worker_pid, self.fake, self.budget, self.where = worker_pid, fake, budget, where
         self.max_per_payout = max_per_payout
+        # How long an armed trap waits for a request before the killer re-chooses (a long wait keeps it armed
+        # between the attempts of one payout, so none slips through while it is being re-armed).
+        self.trap_wait = trap_wait
         self.rng = random.Random(seed)
         self.stopping = threading.Event()
         self.kills: collections.Counter[str] = collections.Counter()  # by point
@@ -133,7 +137,7 @@ class Killer(threading.Thread):
 
     def _aimed_kill(self, point: str) -> None:
         trap = self.fake.set_trap(*((RECEIVED, LOOKUP) if point == "any call" else (point,)))
-        if not trap.sprung.wait(2.0):
+        if not trap.sprung.wait(self.trap_wait):
             self.fake.clear_trap()
             return
         try:
@@ -332,13 +336,23 @@ def test_a_payout_whose_child_is_killed_every_time_stops_after_max_retries(chaos
     fake = new_fake()
     worker = start_worker(fake)
     fake.pid_of_port = _pid_of_port(worker.pid)
-    killer = Killer(worker_pid=worker.pid, fake=fake, budget=100, where={"any call": 1}, seed=30, max_per_payout=100)
+    killer = Killer(
+        worker_pid=worker.pid,
+        fake=fake,
+        budget=100,
+        where={"any call": 1},
+        seed=30,
+        max_per_payout=100,
+        trap_wait=VISIBILITY_TIMEOUT + 30,  # armed before the first attempt and between every two
+    )
+    killer.start()
     run = _start_run(1, seed=30)
     payout = run.payouts.get()
-    killer.start()
     try:
         expected = execute_payout.max_retries + 1
-        worker.wait_until(lambda: killer.total >= expected, timeout=expected * 5 + 60, interval=0.5)
+        # Each attempt comes default_retry_delay (5 s) after the last kill, plus a new child's start (~2 s).
+        budget = expected * (execute_payout.default_retry_delay + 10) + 60
+        worker.wait_until(lambda: killer.total >= expected, timeout=budget, interval=0.5)
         time.sleep(execute_payout.default_retry_delay + 5)  # a further redelivery would have come by now
     finally:
         killer.stopping.set()
