@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
-from commissions.models import Payee, Payout, PayoutStatement, SepaFile
+from commissions.models import Payout, PayoutStatement, SepaFile
 from commissions.statements.figures import StatementFigures, first_activity, statement_figures
 from ledger.models import Account, LedgerTransaction
 
@@ -142,7 +142,3 @@ def month_statement_candidates(month: str) -> list[tuple[int, str]]:
         .order_by("payee_id", "currency")
     )
     return list(rows)
-
-
-def payee_email(payee_id: int) -> str:
-    return Payee.objects.filter(pk=payee_id).values_list("email", flat=True).first() or ""

@@ -112,7 +112,7 @@ class StatementMachine(MoneyMachine):
         """A dispute the provider withholds with a fee, then lost: the path that charges payees the fee (the
         machine's own rules reach it only now and then)."""
         self.open_dispute(data, True, 1500)
-        self.close_dispute(data, False)
+        self.close_dispute(data, won=False)
 
     @rule()
     def issue_payout_statements(self):
