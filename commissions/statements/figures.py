@@ -16,8 +16,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Q, Sum
-
 from ledger import accounts
 from ledger.models import Account, Direction, Entry, LedgerTransaction
 
@@ -106,30 +104,39 @@ def payee_accounts(payee_id: int, currency: str) -> dict[int, str]:
     return {pk: codes[code] for pk, code in rows}
 
 
-def _credit_minus_debit(entries) -> dict[int, int]:
-    """{account id: credits − debits} (the payee accounts are liabilities: credit-positive)."""
-    totals = entries.values("account_id").annotate(
-        credits=Sum("amount_minor", filter=Q(direction=Direction.CREDIT)),
-        debits=Sum("amount_minor", filter=Q(direction=Direction.DEBIT)),
+def _payee_entries(account_ids: dict[int, str]) -> list[tuple[int, str, str, int, datetime]]:
+    """Every entry on the payee's balance accounts with its posting time: (account id, transaction id,
+    direction, amount, posted at). Read by the accounts' index and joined to each entry's transaction by its
+    key; filtering on the posting time in SQL let the planner hash-join all the ledger's transactions."""
+    return list(
+        Entry.objects.filter(account_id__in=account_ids).values_list(
+            "account_id", "transaction_id", "direction", "amount_minor", "transaction__posted_at"
+        )
     )
-    return {row["account_id"]: (row["credits"] or 0) - (row["debits"] or 0) for row in totals}
+
+
+def _signed(direction: str, amount: int) -> int:
+    return amount if direction == Direction.CREDIT else -amount  # the payee accounts are credit-positive
+
+
+def _balances(account_ids: dict[int, str], entries, moment: datetime) -> dict[str, int]:
+    totals: dict[int, int] = defaultdict(int)
+    for account_id, _, direction, amount, posted_at in entries:
+        if posted_at < moment:
+            totals[account_id] += _signed(direction, amount)
+    return {name: totals.get(pk, 0) for pk, name in sorted(account_ids.items(), key=lambda kv: kv[1])}
 
 
 def balance_at(payee_id: int, currency: str, moment: datetime) -> dict[str, int]:
     """The payee's balance per account as the ledger stood just before `moment`."""
     account_ids = payee_accounts(payee_id, currency)
-    totals = _credit_minus_debit(Entry.objects.filter(account_id__in=account_ids, transaction__posted_at__lt=moment))
-    return {name: totals.get(pk, 0) for pk, name in sorted(account_ids.items(), key=lambda kv: kv[1])}
+    return _balances(account_ids, _payee_entries(account_ids), moment)
 
 
 def first_activity(payee_id: int, currency: str) -> datetime | None:
     """When the payee's first balance movement in the currency was posted (None: never)."""
-    return (
-        LedgerTransaction.objects.filter(entries__account_id__in=payee_accounts(payee_id, currency))
-        .order_by("posted_at")
-        .values_list("posted_at", flat=True)
-        .first()
-    )
+    entries = _payee_entries(payee_accounts(payee_id, currency))
+    return min((posted_at for *_, posted_at in entries), default=None)
 
 
 def item_figures(*, kind: str, net: int, breakdown: dict | None, reversed_kind: str | None = None) -> dict[str, int]:
@@ -145,13 +152,13 @@ def item_figures(*, kind: str, net: int, breakdown: dict | None, reversed_kind: 
 
 def statement_figures(*, payee_id: int, currency: str, start: datetime, end: datetime) -> StatementFigures:
     account_ids = payee_accounts(payee_id, currency)
-    opening = sum(balance_at(payee_id, currency, start).values())
+    entries = _payee_entries(account_ids)
+    opening = sum(_balances(account_ids, entries, start).values())
     result = StatementFigures(payee_id=payee_id, currency=currency, start=start, end=end, opening=opening)
     nets: dict[str, int] = defaultdict(int)
-    for tx_id, direction, amount in Entry.objects.filter(
-        account_id__in=account_ids, transaction__posted_at__gte=start, transaction__posted_at__lt=end
-    ).values_list("transaction_id", "direction", "amount_minor"):
-        nets[tx_id] += amount if direction == Direction.CREDIT else -amount
+    for _, tx_id, direction, amount, posted_at in entries:
+        if start <= posted_at < end:
+            nets[tx_id] += _signed(direction, amount)
     moving = [tx_id for tx_id, net in nets.items() if net]
     headers = (
         LedgerTransaction.objects.filter(pk__in=moving)
@@ -180,5 +187,5 @@ def statement_figures(*, payee_id: int, currency: str, start: datetime, end: dat
                 net=net,
             )
         )
-    result.closing_by_account = balance_at(payee_id, currency, end)
+    result.closing_by_account = _balances(account_ids, entries, end)
     return result

@@ -75,7 +75,8 @@ def _existing(*, kind: str, figures: StatementFigures, payout: Payout | None) ->
 
 def issue_payout_statement(*, payout_id: int, now: datetime) -> PayoutStatement | None:
     """The statement of one payout (once). None for a payout whose money never left (failed, not yet sent)."""
-    payout = Payout.objects.select_related("sepa_file").get(pk=payout_id)
+    # The file's pain.001 content (megabytes for a large run) is not needed here.
+    payout = Payout.objects.select_related("sepa_file").defer("sepa_file__content").get(pk=payout_id)
     existing = PayoutStatement.objects.filter(payout=payout).first()
     if existing is not None:
         return existing
