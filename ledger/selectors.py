@@ -30,12 +30,17 @@ class PayeeBalance:
         return self.pending + self.available + self.reserved
 
 
-def payee_balances(payee_id: int) -> list[PayeeBalance]:
-    codes = {
+def payee_account_roles(payee_id: int) -> dict[str, str]:
+    """The codes of a payee's balance accounts and what each holds: {code: 'pending' | 'available' | 'reserved'}."""
+    return {
         payee_pending(payee_id).code: "pending",
         payee_available(payee_id).code: "available",
         payee_reserved(payee_id).code: "reserved",
     }
+
+
+def payee_balances(payee_id: int) -> list[PayeeBalance]:
+    codes = payee_account_roles(payee_id)
     balances: dict[str, PayeeBalance] = {}
     for account in Account.objects.filter(code__in=codes).order_by("currency", "code"):
         balance = balances.setdefault(account.currency, PayeeBalance(account.currency))

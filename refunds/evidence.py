@@ -13,11 +13,11 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Q
-from django.template.loader import render_to_string
 from django.utils import timezone
 
 from core.admin_tools import money
 from core.models import AuditEntry
+from core.pdf import render_pdf
 from refunds.models import Dispute
 
 # Order metadata keys shown as delivery / check-in evidence.
@@ -167,18 +167,6 @@ def evidence_context(*, dispute: Dispute) -> dict:
     }
 
 
-def render_evidence_html(*, dispute: Dispute) -> str:
-    return render_to_string("refunds/evidence_pack.html", evidence_context(dispute=dispute))
-
-
 def build_evidence_pack(*, dispute: Dispute) -> bytes:
     """The dispute's evidence pack as PDF bytes (A4)."""
-    from weasyprint import HTML
-
-    html = render_evidence_html(dispute=dispute)
-    return HTML(string=html, url_fetcher=_fetch_nothing).write_pdf()
-
-
-def _fetch_nothing(url: str, *args, **kwargs):
-    """The pack is self-contained: WeasyPrint fetches no URL (no SSRF through data we render)."""
-    raise ValueError(f"evidence pack: refusing to fetch {url[:80]}")
+    return render_pdf("refunds/evidence_pack.html", evidence_context(dispute=dispute))

@@ -16,8 +16,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ledger import accounts
 from ledger.models import Account, Direction, Entry, LedgerTransaction
+from ledger.selectors import payee_account_roles
 
 FIGURES = ("sales", "refunds", "disputes", "commission", "commission_vat", "adjustments", "payouts")
 # How each figure counts towards the closing balance (the PayoutStatement constraint says the same).
@@ -95,11 +95,7 @@ class StatementFigures:
 
 def payee_accounts(payee_id: int, currency: str) -> dict[int, str]:
     """The payee's balance accounts in the currency: {account id: 'pending' | 'available' | 'reserved'}."""
-    codes = {
-        accounts.payee_pending(payee_id).code: "pending",
-        accounts.payee_available(payee_id).code: "available",
-        accounts.payee_reserved(payee_id).code: "reserved",
-    }
+    codes = payee_account_roles(payee_id)
     rows = Account.objects.filter(code__in=codes, currency=currency).values_list("pk", "code")
     return {pk: codes[code] for pk, code in rows}
 
@@ -125,12 +121,6 @@ def _balances(account_ids: dict[int, str], entries, moment: datetime) -> dict[st
         if posted_at < moment:
             totals[account_id] += _signed(direction, amount)
     return {name: totals.get(pk, 0) for pk, name in sorted(account_ids.items(), key=lambda kv: kv[1])}
-
-
-def balance_at(payee_id: int, currency: str, moment: datetime) -> dict[str, int]:
-    """The payee's balance per account as the ledger stood just before `moment`."""
-    account_ids = payee_accounts(payee_id, currency)
-    return _balances(account_ids, _payee_entries(account_ids), moment)
 
 
 def first_activity(payee_id: int, currency: str) -> datetime | None:

@@ -20,12 +20,9 @@ from django.utils.dateformat import format as format_date
 from commissions.models import Payee, PayoutStatement, StatementDelivery
 from commissions.statements.figures import FIGURES, LABELS, SIGN, StatementFigures, statement_figures
 from core.admin_tools import money
+from core.pdf import day_text, render_pdf
 
 SYSTEM = "system"
-
-
-def _day(value: datetime) -> str:
-    return format_date(timezone.localtime(value), "j F Y")
 
 
 def _moment(value: datetime) -> str:
@@ -64,7 +61,7 @@ def statement_context(statement: PayoutStatement, *, figures: StatementFigures |
         for item in figures.items
     ]
     if statement.kind == PayoutStatement.Kind.MONTH:  # the end is exclusive: the month's last day is shown
-        period = f"{_day(statement.period_start)} – {_day(statement.period_end - timedelta(microseconds=1))}"
+        period = f"{day_text(statement.period_start)} – {day_text(statement.period_end - timedelta(microseconds=1))}"
     else:
         period = f"{_moment(statement.period_start)} – {_moment(statement.period_end)}"
     return {
@@ -74,7 +71,7 @@ def statement_context(statement: PayoutStatement, *, figures: StatementFigures |
         "payee": payee,
         "address": [row.strip() for row in payee.address.splitlines() if row.strip()],
         "period": period,
-        "issued_on": _day(statement.issued_at),
+        "issued_on": day_text(statement.issued_at),
         "currency": currency,
         "opening": money(statement.opening_minor, currency),
         "closing": money(statement.closing_minor, currency),
@@ -90,12 +87,7 @@ def statement_context(statement: PayoutStatement, *, figures: StatementFigures |
 
 
 def render_statement_pdf(statement: PayoutStatement, *, figures: StatementFigures | None = None) -> bytes:
-    from weasyprint import HTML
-
-    from invoicing.services.pdf import _fetch_nothing
-
-    html = render_to_string("commissions/statement.html", statement_context(statement, figures=figures))
-    return HTML(string=html, url_fetcher=_fetch_nothing).write_pdf()
+    return render_pdf("commissions/statement.html", statement_context(statement, figures=figures))
 
 
 def statement_pdf_bytes(statement: PayoutStatement) -> bytes:

@@ -13,17 +13,14 @@ from datetime import datetime
 from babel import Locale
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.template.loader import render_to_string
-from django.utils import timezone
-from django.utils.dateformat import format as format_date
 
 from core.admin_tools import money as display_money
+from core.pdf import day_text, render_pdf
 from invoicing.amounts import vat_in_gross
 from invoicing.models import DocumentKind, Invoice, InvoicePdf
 from invoicing.vat import VatScheme
 
 SCHEME_LABELS = dict(VatScheme.choices)
-DATE_FORMAT = "j F Y"
 
 
 def money(amount_minor: int, currency: str, *, negate: bool = False) -> str:
@@ -41,14 +38,6 @@ def country_label(code: str) -> str:
         return ""
     name = Locale.parse("en").territories.get(code.upper())
     return f"{name} ({code.upper()})" if name else code.upper()
-
-
-def _day(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        value = timezone.localdate(value)
-    return format_date(value, DATE_FORMAT)
 
 
 def _party(*, name: str, address: str, country: str, vat_id: str, email: str = "") -> dict:
@@ -92,16 +81,16 @@ def _references(invoice: Invoice, *, is_commission: bool) -> list[tuple[str, str
     """(label, value) rows printed under the dates: the order, and what a credit note corrects."""
     rows = []
     if is_commission:
-        rows.append(("Period", f"{_day(invoice.period_start)} – {_day(invoice.period_end)}"))
+        rows.append(("Period", f"{day_text(invoice.period_start)} – {day_text(invoice.period_end)}"))
     order = invoice.order
     if order is not None:
         label = f"{order.reference} ({order.short_token})" if order.reference else str(order.token)
         rows.append(("Order", label))
     if invoice.original is not None:
-        rows.append(("Corrects invoice", f"{invoice.original.number} of {_day(invoice.original.issued_at)}"))
+        rows.append(("Corrects invoice", f"{invoice.original.number} of {day_text(invoice.original.issued_at)}"))
     refund = invoice.refund
     if refund is not None:
-        when = _day(refund.succeeded_at) if refund.succeeded_at else _day(invoice.supply_date)
+        when = day_text(refund.succeeded_at) if refund.succeeded_at else day_text(invoice.supply_date)
         rows.append(("Refund", f"no. {refund.pk} of {when} — {refund.get_reason_display()}"))
     rows.append(("Currency", invoice.currency))
     return rows
@@ -109,7 +98,7 @@ def _references(invoice: Invoice, *, is_commission: bool) -> list[tuple[str, str
 
 def _payment_text(invoice: Invoice, *, is_commission: bool) -> str:
     method = invoice.payment_method
-    paid_on = _day(invoice.paid_at)
+    paid_on = day_text(invoice.paid_at)
     if is_commission:
         if invoice.gross_minor < 0:
             return "Credited to your balance with the platform; nothing needs to be paid."
@@ -119,7 +108,7 @@ def _payment_text(invoice: Invoice, *, is_commission: bool) -> str:
         refund = invoice.refund
         how = f" ({refund.get_method_display().lower()})" if refund is not None else ""
         return (
-            f"Refunded to the buyer on {_day(invoice.supply_date)}{how}. "
+            f"Refunded to the buyer on {day_text(invoice.supply_date)}{how}. "
             f"Original payment: {paid[0].lower() + paid[1:]}."
         )
     return f"{paid}. Nothing is due."
@@ -173,8 +162,8 @@ def document_context(invoice: Invoice) -> dict:
             ("Supplier" if is_commission else "Supplier (seller)", issuer),
             ("Customer" if is_commission else "Buyer", recipient),
         ],
-        "issued_on": _day(invoice.issued_at),
-        "supply_on": _day(invoice.supply_date),
+        "issued_on": day_text(invoice.issued_at),
+        "supply_on": day_text(invoice.supply_date),
         "references": _references(invoice, is_commission=is_commission),
         "lines": _line_rows(invoice, negate=negate, is_commission=is_commission),
         "groups": groups,
@@ -195,15 +184,7 @@ def document_context(invoice: Invoice) -> dict:
 
 
 def render_document_pdf(invoice: Invoice) -> bytes:
-    from weasyprint import HTML
-
-    html = render_to_string("invoicing/document.html", document_context(invoice))
-    return HTML(string=html, url_fetcher=_fetch_nothing).write_pdf()
-
-
-def _fetch_nothing(url: str, *args, **kwargs):
-    """Documents are self-contained: WeasyPrint fetches no URL (no SSRF through data we render)."""
-    raise ValueError(f"invoice PDF: refusing to fetch {url[:80]}")
+    return render_pdf("invoicing/document.html", document_context(invoice))
 
 
 def store_document_pdf(*, invoice_id: int, now: datetime) -> InvoicePdf:

@@ -214,7 +214,7 @@ def test_markup_in_document_data_is_printed_as_text_and_nothing_is_fetched(djang
     invoice = invoice_of(order)
     text = flat(pdf_text(invoice))
 
-    with mock.patch("invoicing.services.pdf._fetch_nothing") as fetch:
+    with mock.patch("core.pdf.refuse_fetch") as fetch:
         render_document_pdf(invoice)
     fetch.assert_not_called()  # self-contained: no fonts, images or stylesheets fetched
     assert 'Evil <b>"Co"</b>' in text
