@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 class PortalLoginView(auth_views.LoginView):
     template_name = "portal/login.html"
     redirect_authenticated_user = True
+    next_page = "portal:dashboard"  # signing in at /portal/login/ itself (no ?next=) lands in the portal
 
 
 class PortalLogoutView(auth_views.LogoutView):

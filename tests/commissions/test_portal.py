@@ -265,3 +265,17 @@ def test_onboarding_needs_the_csrf_token(world, settings):
     response = client.post(ONBOARDING, {"csrfmiddlewaretoken": token})
     assert response.status_code == 302
     assert response["Location"] == DASHBOARD
+
+
+def test_signing_in_at_the_login_page_itself_lands_in_the_portal(client, world):
+    """Without a ?next= (a bookmarked login page) the sign-in goes to the portal, not to Django's default
+    /accounts/profile/ (a 404 here)."""
+    user = world["a"].portal_user
+    user.set_password("a-long-portal-password")
+    user.save(update_fields=["password"])
+    response = client.post(
+        reverse("portal:login"), {"username": user.username, "password": "a-long-portal-password", "next": ""}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == DASHBOARD
+    assert client.get(DASHBOARD).status_code == 200
